@@ -1,0 +1,114 @@
+/* godwit-vmm argument parsing; see args.h. */
+#include "args.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/size.h"
+#include "godwit/abi.h"
+#include "vmm/memory.h"
+
+const char vmm_usage[] =
+    "usage: godwit-vmm --kernel IMAGE [options]\n"
+    "\n"
+    "Runs one virtual machine under KVM until the guest exits.\n"
+    "\n"
+    "  --kernel IMAGE     ELF64 guest image (required)\n"
+    "  --memory SIZE      guest RAM, e.g. 512M or 4G (default 256M; 2M..64G, 4 KiB aligned)\n"
+    "  --vcpus N          number of vCPUs (default 1, at most 64)\n"
+    "  --cmdline STRING   command line passed to the guest (at most 1023 bytes)\n"
+    "  --console FILE     write the serial console to FILE (default: stdout)\n"
+    "  --control SOCKET   serve the JSON-lines control API on this Unix socket\n"
+    "  --log-level LEVEL  error, warn, info (default) or debug\n"
+    "  --help             show this text\n"
+    "\n"
+    "Exit status: the guest's exit code; 0 after a `quit` request; 1 if the VM\n"
+    "could not be set up; 2 for bad arguments; 125 if the VM died (triple\n"
+    "fault or KVM error).\n";
+
+static int parse_u32(const char *text, uint32_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long value = strtoul(text, &end, 10);
+    if (errno || end == text || *end || text[0] == '-' || value > UINT32_MAX)
+        return -EINVAL;
+    *out = (uint32_t)value;
+    return 0;
+}
+
+static int parse_log_level(const char *text, enum gw_log_level *level)
+{
+    static const char *const names[] = { "error", "warn", "info", "debug" };
+    for (unsigned i = 0; i < sizeof names / sizeof names[0]; i++) {
+        if (!strcmp(text, names[i])) {
+            *level = (enum gw_log_level)i;
+            return 0;
+        }
+    }
+    return -EINVAL;
+}
+
+int vmm_args_parse(int argc, char **argv, struct vmm_args *args, struct gw_error *err)
+{
+    enum { OPT_KERNEL = 1, OPT_MEMORY, OPT_VCPUS, OPT_CMDLINE, OPT_CONSOLE, OPT_CONTROL,
+           OPT_LOG_LEVEL, OPT_HELP };
+    static const struct option options[] = {
+        { "kernel", required_argument, NULL, OPT_KERNEL },
+        { "memory", required_argument, NULL, OPT_MEMORY },
+        { "vcpus", required_argument, NULL, OPT_VCPUS },
+        { "cmdline", required_argument, NULL, OPT_CMDLINE },
+        { "console", required_argument, NULL, OPT_CONSOLE },
+        { "control", required_argument, NULL, OPT_CONTROL },
+        { "log-level", required_argument, NULL, OPT_LOG_LEVEL },
+        { "help", no_argument, NULL, OPT_HELP },
+        { 0 },
+    };
+
+    *args = (struct vmm_args){ .memory_bytes = 256ULL << 20, .vcpus = 1, .cmdline = "",
+                               .log_level = GW_LOG_INFO };
+    optind = 0;
+    opterr = 0;
+    int opt;
+    while ((opt = getopt_long(argc, argv, ":", options, NULL)) != -1) {
+        switch (opt) {
+        case OPT_KERNEL: args->kernel = optarg; break;
+        case OPT_MEMORY:
+            if (gw_parse_size(optarg, &args->memory_bytes))
+                return gw_error_set(err, -EINVAL, "--memory: '%s' is not a size (e.g. 512M, 4G)",
+                                    optarg);
+            break;
+        case OPT_VCPUS:
+            if (parse_u32(optarg, &args->vcpus) || args->vcpus == 0 || args->vcpus > GW_MAX_VCPUS)
+                return gw_error_set(err, -EINVAL, "--vcpus: '%s' is not a number from 1 to %d",
+                                    optarg, GW_MAX_VCPUS);
+            break;
+        case OPT_CMDLINE: args->cmdline = optarg; break;
+        case OPT_CONSOLE: args->console = optarg; break;
+        case OPT_CONTROL: args->control = optarg; break;
+        case OPT_LOG_LEVEL:
+            if (parse_log_level(optarg, &args->log_level))
+                return gw_error_set(err, -EINVAL,
+                                    "--log-level: '%s' is not error, warn, info or debug", optarg);
+            break;
+        case OPT_HELP: args->help = true; return 0;
+        case ':':
+            return gw_error_set(err, -EINVAL, "%s needs a value", argv[optind - 1]);
+        default:
+            return gw_error_set(err, -EINVAL, "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        return gw_error_set(err, -EINVAL, "unexpected argument '%s'", argv[optind]);
+    if (!args->kernel)
+        return gw_error_set(err, -EINVAL, "--kernel IMAGE is required");
+    if (strlen(args->cmdline) >= GW_CMDLINE_MAX)
+        return gw_error_set(err, -EINVAL, "--cmdline: %zu bytes is longer than %d",
+                            strlen(args->cmdline), GW_CMDLINE_MAX - 1);
+    struct gw_error size_err;
+    if (guest_memory_check_size(args->memory_bytes, &size_err))
+        return gw_error_set(err, -EINVAL, "--memory: %s", size_err.msg);
+    return 0;
+}

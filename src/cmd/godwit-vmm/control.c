@@ -1,0 +1,110 @@
+/* godwit-vmm control commands; see control.h. */
+#include "control.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vmm/dirty.h"
+
+static void cmd_status(struct vmm_control *control, struct ctl_reply *reply)
+{
+    struct vm_status st;
+    vm_get_status(control->vm, &st);
+    reply->result = json_pack("{s:s, s:i, s:I, s:I}", "state", vm_state_name(st.state), "vcpus",
+                              (int)st.ncpus, "memory_bytes", (json_int_t)st.memory_bytes,
+                              "uptime_ms", (json_int_t)st.uptime_ms);
+    if (st.state == VM_STOPPED)
+        json_object_set_new(reply->result, "exit_code", json_integer(st.exit_code));
+}
+
+static void cmd_transition(struct vmm_control *control, struct ctl_reply *reply,
+                           int (*transition)(struct vm *, struct gw_error *))
+{
+    struct gw_error err = { 0 };
+    if (transition(control->vm, &err))
+        ctl_reply_set_error(reply, CTL_ERR_WRONG_STATE, "%s", err.msg);
+    else
+        cmd_status(control, reply);
+}
+
+static void cmd_dirty_log(struct vmm_control *control, const char *action,
+                          struct ctl_reply *reply)
+{
+    struct kvm_vm *kvm = vm_kvm(control->vm);
+    int rc;
+    if (!strcmp(action, "start")) {
+        if (!control->dirty_bitmap)
+            control->dirty_bitmap = calloc(dirty_bitmap_words(kvm), sizeof(uint64_t));
+        rc = control->dirty_bitmap ? dirty_log_start(kvm) : -ENOMEM;
+    } else if (!strcmp(action, "stop")) {
+        rc = dirty_log_stop(kvm);
+    } else {
+        uint64_t ndirty = 0;
+        if (!control->dirty_bitmap) {
+            ctl_reply_set_error(reply, CTL_ERR_WRONG_STATE, "dirty logging is not started");
+            return;
+        }
+        rc = dirty_log_sync(kvm, control->dirty_bitmap, &ndirty);
+        memset(control->dirty_bitmap, 0, dirty_bitmap_words(kvm) * sizeof(uint64_t));
+        if (!rc)
+            reply->result = json_pack("{s:I}", "dirty_pages", (json_int_t)ndirty);
+    }
+    if (rc)
+        ctl_reply_set_error(reply, CTL_ERR_FAILED, "dirty-log-%s: %s", action, strerror(-rc));
+}
+
+static void cmd_regs(struct vmm_control *control, const struct ctl_request *req,
+                     struct ctl_reply *reply)
+{
+    json_int_t index = json_integer_value(json_object_get(req->args, "vcpu"));
+    struct vm_vcpu_regs r;
+    int rc = vm_get_vcpu_regs(control->vm, (uint32_t)index, &r);
+    if (rc == -EBUSY) {
+        ctl_reply_set_error(reply, CTL_ERR_WRONG_STATE, "regs needs a paused VM");
+        return;
+    }
+    if (rc) {
+        ctl_reply_set_error(reply, CTL_ERR_BAD_REQUEST, "no vCPU %lld", (long long)index);
+        return;
+    }
+    reply->result = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:i}",
+                              "rip", (json_int_t)r.rip, "rsp", (json_int_t)r.rsp,
+                              "rflags", (json_int_t)r.rflags, "rax", (json_int_t)r.rax,
+                              "cr0", (json_int_t)r.cr0, "cr2", (json_int_t)r.cr2,
+                              "cr3", (json_int_t)r.cr3, "cr4", (json_int_t)r.cr4,
+                              "efer", (json_int_t)r.efer, "cs", (int)r.cs);
+}
+
+void vmm_control_handle(void *opaque, const struct ctl_request *req, struct ctl_reply *reply)
+{
+    struct vmm_control *control = opaque;
+    const char *cmd = req->cmd;
+
+    if (!strcmp(cmd, "status"))
+        cmd_status(control, reply);
+    else if (!strcmp(cmd, "pause"))
+        cmd_transition(control, reply, vm_pause);
+    else if (!strcmp(cmd, "resume"))
+        cmd_transition(control, reply, vm_resume);
+    else if (!strcmp(cmd, "regs"))
+        cmd_regs(control, req, reply);
+    else if (!strcmp(cmd, "quit")) {
+        control->quit_requested = 1;
+        vm_stop(control->vm, 0);
+    } else if (!strncmp(cmd, "dirty-log-", 10) &&
+               (!strcmp(cmd + 10, "start") || !strcmp(cmd + 10, "sync") ||
+                !strcmp(cmd + 10, "stop")))
+        cmd_dirty_log(control, cmd + 10, reply);
+    else
+        ctl_reply_set_error(reply, CTL_ERR_UNKNOWN_COMMAND,
+                            "unknown command '%s' (known: status, pause, resume, quit, regs, "
+                            "dirty-log-start, dirty-log-sync, dirty-log-stop)",
+                            cmd);
+}
+
+void vmm_control_uninit(struct vmm_control *control)
+{
+    free(control->dirty_bitmap);
+    control->dirty_bitmap = NULL;
+}

@@ -1,0 +1,33 @@
+/*
+ * The VMM's control commands: maps each request of the control protocol
+ * (ctl/proto.h) onto the VM.  Commands:
+ *
+ *   status            {state, vcpus, memory_bytes, uptime_ms}
+ *   pause             running -> paused (returns once every vCPU is parked)
+ *   resume            paused -> running
+ *   quit              stops the VM; the VMM exits 0
+ *   dirty-log-start   turn on KVM dirty logging for guest RAM
+ *   dirty-log-sync    {dirty_pages}: pages dirtied since the last sync
+ *   dirty-log-stop    turn it off again
+ *
+ * Runs on the main thread only.
+ */
+#ifndef GW_CMD_VMM_CONTROL_H
+#define GW_CMD_VMM_CONTROL_H
+
+#include <stdint.h>
+
+#include "ctl/server.h"
+#include "vmm/vm.h"
+
+struct vmm_control {
+    struct vm *vm;              /* not owned */
+    uint64_t *dirty_bitmap;     /* owned; allocated by dirty-log-start */
+    int quit_requested;
+};
+
+/* A ctl_handler_fn; opaque is a struct vmm_control. */
+void vmm_control_handle(void *opaque, const struct ctl_request *req, struct ctl_reply *reply);
+void vmm_control_uninit(struct vmm_control *control);
+
+#endif

@@ -1,0 +1,358 @@
+/*
+ * The VM object: builds a machine from a vm_config and runs its state
+ * machine (diagram in vm.h).  vCPU thread bodies live in vcpu.c; the x86
+ * boot state in x86/boot.c; this file wires them together and owns the
+ * transitions.
+ */
+#include "vmm/vm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/log.h"
+#include "godwit/abi.h"
+#include "vmm/bootinfo.h"
+#include "vmm/elf.h"
+#include "vmm/vm_internal.h"
+#include "vmm/x86/boot.h"
+
+static uint64_t monotonic_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+const char *vm_state_name(enum vm_state state)
+{
+    switch (state) {
+    case VM_CREATED: return "created";
+    case VM_RUNNING: return "running";
+    case VM_PAUSED: return "paused";
+    case VM_STOPPED: return "stopped";
+    }
+    return "?";
+}
+
+/* The one place the state changes.  Caller holds vm->lock. */
+static int set_state(struct vm *vm, enum vm_state from, enum vm_state to, struct gw_error *err)
+{
+    if (vm->state != from)
+        return gw_error_set(err, -EBUSY, "VM is %s, not %s", vm_state_name(vm->state),
+                            vm_state_name(from));
+    LOG_DEBUG("vm", "state %s -> %s", vm_state_name(from), vm_state_name(to));
+    vm->state = to;
+    pthread_cond_broadcast(&vm->cond);
+    return 0;
+}
+
+static void on_guest_exit(void *opaque, int code)
+{
+    struct vm *vm = opaque;
+    LOG_INFO("vm", "guest requested exit with code %d", code);
+    vm_stop(vm, code);
+}
+
+static int load_image(struct vm *vm, struct elf_image *image, struct gw_error *err)
+{
+    const char *path = vm->config.kernel_path;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return gw_error_set(err, -errno, "cannot open kernel image %s: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return gw_error_set(err, -EINVAL, "kernel image %s is not a regular file", path);
+    }
+    if (st.st_size == 0) {
+        close(fd);
+        return gw_error_set(err, -ENOEXEC, "kernel image %s is empty", path);
+    }
+    void *file = mmap(NULL, st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (file == MAP_FAILED)
+        return gw_error_set(err, -errno, "cannot read kernel image %s: %s", path, strerror(errno));
+
+    struct gw_error elf_err = { 0 };
+    int rc = elf_load(file, st.st_size, vm->mem.host, vm->mem.bytes, image, &elf_err);
+    munmap(file, st.st_size);
+    if (rc)
+        return gw_error_set(err, rc, "kernel image %s: %s", path, elf_err.msg);
+    return 0;
+}
+
+static int write_boot_info(struct vm *vm, const struct elf_image *image, uint64_t tsc_khz,
+                           struct gw_error *err)
+{
+    const struct gw_device_desc devices[] = {
+        { .type = GW_DEV_CONSOLE_PIO, .base = GW_PORT_CONSOLE, .size = 8 },
+        { .type = GW_DEV_EXIT_PIO, .base = GW_PORT_EXIT, .size = 4 },
+    };
+    struct bootinfo_params params = {
+        .ram_bytes = vm->mem.bytes,
+        .tsc_khz = tsc_khz,
+        .image_end = image->load_end,
+        .ncpus = vm->ncpus,
+        .cmdline = vm->config.cmdline,
+        .devices = devices,
+        .ndevices = sizeof devices / sizeof devices[0],
+    };
+    return bootinfo_build(guest_memory_ptr(&vm->mem, GW_BOOT_INFO_GPA, 4096), &params, err);
+}
+
+static int create_devices(struct vm *vm)
+{
+    serial_init(&vm->serial, GW_PORT_CONSOLE, vm->config.console_fd);
+    exitdev_init(&vm->exitdev, GW_PORT_EXIT, on_guest_exit, vm);
+    int rc = pio_bus_add(&vm->pio, &vm->serial.pio);
+    return rc ? rc : pio_bus_add(&vm->pio, &vm->exitdev.pio);
+}
+
+static int create_vcpus(struct vm *vm, uint64_t entry, uint64_t *tsc_khz, struct gw_error *err)
+{
+    vm->vcpus = calloc(vm->ncpus, sizeof *vm->vcpus);
+    if (!vm->vcpus)
+        return gw_error_set(err, -ENOMEM, "out of memory for vCPUs");
+    for (uint32_t i = 0; i < vm->ncpus; i++)
+        vm->vcpus[i] = (struct vcpu){ .vm = vm, .index = i, .fd = -1 };
+    for (uint32_t i = 0; i < vm->ncpus; i++) {
+        struct vcpu *vcpu = &vm->vcpus[i];
+        int rc = kvm_vm_create_vcpu(&vm->kvm, i, &vcpu->fd, &vcpu->run, err);
+        if (!rc)
+            rc = x86_boot_setup_vcpu(vm->kvm.kvm_fd, vcpu->fd, i, entry, err);
+        if (rc)
+            return rc;
+    }
+    *tsc_khz = kvm_vcpu_tsc_khz(vm->vcpus[0].fd);
+    return 0;
+}
+
+struct vm *vm_create(const struct vm_config *config, struct gw_error *err)
+{
+    if (config->ncpus == 0 || config->ncpus > GW_MAX_VCPUS) {
+        gw_error_set(err, -EINVAL, "vCPU count %u is outside 1..%d", config->ncpus, GW_MAX_VCPUS);
+        return NULL;
+    }
+    struct vm *vm = calloc(1, sizeof *vm);
+    if (!vm) {
+        gw_error_set(err, -ENOMEM, "out of memory");
+        return NULL;
+    }
+    vm->config = *config;
+    vm->ncpus = config->ncpus;
+    vm->mem.memfd = -1;
+    vm->kvm.kvm_fd = vm->kvm.vm_fd = -1;
+    vm->state = VM_CREATED;
+    pthread_mutex_init(&vm->lock, NULL);
+    pthread_cond_init(&vm->cond, NULL);
+    vm->stopped_eventfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+
+    struct elf_image image;
+    uint64_t tsc_khz = 0;
+    int rc = kvm_vm_open(&vm->kvm, err);
+    if (!rc)
+        rc = guest_memory_init(&vm->mem, config->memory_bytes, err);
+    if (!rc)
+        rc = load_image(vm, &image, err);
+    if (!rc && (rc = kvm_vm_set_memory(&vm->kvm, &vm->mem, 0)))
+        gw_error_set(err, rc, "cannot give guest RAM to KVM: %s", strerror(-rc));
+    if (!rc && (rc = create_devices(vm)))
+        gw_error_set(err, rc, "cannot register devices: %s", strerror(-rc));
+    if (!rc)
+        rc = create_vcpus(vm, image.entry, &tsc_khz, err);
+    if (!rc) {
+        x86_boot_write_tables(vm->mem.host);
+        rc = write_boot_info(vm, &image, tsc_khz, err);
+    }
+    if (rc) {
+        vm_destroy(vm);
+        return NULL;
+    }
+    vcpu_install_kick_handler();
+    return vm;
+}
+
+int vm_start(struct vm *vm, struct gw_error *err)
+{
+    pthread_mutex_lock(&vm->lock);
+    int rc = set_state(vm, VM_CREATED, VM_RUNNING, err);
+    if (!rc)
+        vm->started_ns = monotonic_ns();
+    pthread_mutex_unlock(&vm->lock);
+    if (rc)
+        return rc;
+
+    for (uint32_t i = 0; i < vm->ncpus; i++) {
+        rc = vcpu_start(&vm->vcpus[i]);
+        if (rc) {
+            LOG_ERR("vm", "cannot start vCPU thread %u: %s", i, strerror(-rc));
+            vm_stop(vm, VM_EXIT_CODE_DIED);
+            /* threads never started count as exited */
+            pthread_mutex_lock(&vm->lock);
+            vm->nexited += vm->ncpus - i - 1;
+            pthread_mutex_unlock(&vm->lock);
+            vm_vcpu_exited(vm);
+            return gw_error_set(err, rc, "cannot start vCPU thread %u", i);
+        }
+    }
+    return 0;
+}
+
+int vm_pause(struct vm *vm, struct gw_error *err)
+{
+    pthread_mutex_lock(&vm->lock);
+    int rc = vm->state == VM_RUNNING ? 0
+             : gw_error_set(err, -EBUSY, "VM is %s, not running", vm_state_name(vm->state));
+    if (!rc) {
+        atomic_store(&vm->pause_requested, true);
+        for (uint32_t i = 0; i < vm->ncpus; i++)
+            vcpu_kick(&vm->vcpus[i]);
+        while (vm->nparked + vm->nexited < vm->ncpus)
+            pthread_cond_wait(&vm->cond, &vm->lock);
+        if (vm->state == VM_RUNNING)
+            rc = set_state(vm, VM_RUNNING, VM_PAUSED, err);
+        else
+            rc = gw_error_set(err, -EBUSY, "VM stopped while pausing");
+    }
+    pthread_mutex_unlock(&vm->lock);
+    return rc;
+}
+
+int vm_resume(struct vm *vm, struct gw_error *err)
+{
+    pthread_mutex_lock(&vm->lock);
+    int rc = set_state(vm, VM_PAUSED, VM_RUNNING, err);
+    if (!rc) {
+        atomic_store(&vm->pause_requested, false);
+        pthread_cond_broadcast(&vm->cond);
+    }
+    pthread_mutex_unlock(&vm->lock);
+    return rc;
+}
+
+void vm_vcpu_park(struct vm *vm)
+{
+    pthread_mutex_lock(&vm->lock);
+    vm->nparked++;
+    pthread_cond_broadcast(&vm->cond);
+    while (atomic_load(&vm->pause_requested) && !atomic_load(&vm->stop_requested))
+        pthread_cond_wait(&vm->cond, &vm->lock);
+    vm->nparked--;
+    pthread_mutex_unlock(&vm->lock);
+}
+
+void vm_stop(struct vm *vm, int exit_code)
+{
+    pthread_mutex_lock(&vm->lock);
+    if (!vm->exit_code_set) {
+        vm->exit_code = exit_code;
+        vm->exit_code_set = true;
+    }
+    atomic_store(&vm->stop_requested, true);
+    pthread_cond_broadcast(&vm->cond);
+    bool never_started = vm->state == VM_CREATED;
+    pthread_mutex_unlock(&vm->lock);
+
+    for (uint32_t i = 0; i < vm->ncpus; i++)
+        vcpu_kick(&vm->vcpus[i]);
+    if (never_started) {
+        pthread_mutex_lock(&vm->lock);
+        set_state(vm, VM_CREATED, VM_STOPPED, NULL);
+        pthread_mutex_unlock(&vm->lock);
+        uint64_t one = 1;
+        ssize_t ignored = write(vm->stopped_eventfd, &one, sizeof one);
+        (void)ignored;
+    }
+}
+
+void vm_vcpu_exited(struct vm *vm)
+{
+    pthread_mutex_lock(&vm->lock);
+    vm->nexited++;
+    pthread_cond_broadcast(&vm->cond);
+    bool last = vm->nexited == vm->ncpus;
+    if (last)
+        set_state(vm, vm->state, VM_STOPPED, NULL);
+    pthread_mutex_unlock(&vm->lock);
+    if (last) {
+        uint64_t one = 1;
+        ssize_t ignored = write(vm->stopped_eventfd, &one, sizeof one);
+        (void)ignored;
+    }
+}
+
+int vm_stopped_fd(const struct vm *vm) { return vm->stopped_eventfd; }
+
+struct kvm_vm *vm_kvm(struct vm *vm) { return &vm->kvm; }
+
+void vm_get_status(struct vm *vm, struct vm_status *status)
+{
+    pthread_mutex_lock(&vm->lock);
+    *status = (struct vm_status){
+        .state = vm->state,
+        .ncpus = vm->ncpus,
+        .memory_bytes = vm->config.memory_bytes,
+        .uptime_ms = vm->started_ns ? (monotonic_ns() - vm->started_ns) / 1000000 : 0,
+        .exit_code = vm->exit_code,
+    };
+    pthread_mutex_unlock(&vm->lock);
+}
+
+void vm_destroy(struct vm *vm)
+{
+    if (!vm)
+        return;
+    if (vm->vcpus) {
+        vm_stop(vm, 0);
+        for (uint32_t i = 0; i < vm->ncpus; i++) {
+            struct vcpu *vcpu = &vm->vcpus[i];
+            if (vcpu->thread_started)
+                pthread_join(vcpu->thread, NULL);
+            if (vcpu->run)
+                munmap(vcpu->run, vm->kvm.run_mmap_bytes);
+            if (vcpu->fd >= 0)
+                close(vcpu->fd);
+        }
+        free(vm->vcpus);
+    }
+    if (vm->serial.pio.write)
+        serial_uninit(&vm->serial);
+    kvm_vm_close(&vm->kvm);
+    guest_memory_uninit(&vm->mem);
+    if (vm->stopped_eventfd >= 0)
+        close(vm->stopped_eventfd);
+    pthread_mutex_destroy(&vm->lock);
+    pthread_cond_destroy(&vm->cond);
+    free(vm);
+}
+
+int vm_get_vcpu_regs(struct vm *vm, uint32_t index, struct vm_vcpu_regs *out)
+{
+    if (index >= vm->ncpus)
+        return -EINVAL;
+    pthread_mutex_lock(&vm->lock);
+    bool paused = vm->state == VM_PAUSED;
+    pthread_mutex_unlock(&vm->lock);
+    if (!paused)
+        return -EBUSY;
+
+    struct kvm_regs regs;
+    struct kvm_sregs sregs;
+    int fd = vm->vcpus[index].fd;
+    if (ioctl(fd, KVM_GET_REGS, &regs) < 0 || ioctl(fd, KVM_GET_SREGS, &sregs) < 0)
+        return -errno;
+    *out = (struct vm_vcpu_regs){
+        .rip = regs.rip, .rsp = regs.rsp, .rflags = regs.rflags, .rax = regs.rax,
+        .cr0 = sregs.cr0, .cr2 = sregs.cr2, .cr3 = sregs.cr3, .cr4 = sregs.cr4,
+        .efer = sregs.efer, .cs = sregs.cs.selector,
+    };
+    return 0;
+}

@@ -1,0 +1,60 @@
+/* Shared between vm.c and vcpu.c only: the VM's insides. */
+#ifndef GW_VMM_VM_INTERNAL_H
+#define GW_VMM_VM_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdatomic.h>
+
+#include "dev/exitdev.h"
+#include "dev/pio.h"
+#include "dev/serial.h"
+#include "vmm/kvm.h"
+#include "vmm/memory.h"
+#include "vmm/vm.h"
+
+struct vcpu {
+    struct vm *vm;
+    uint32_t index;
+    int fd;
+    struct kvm_run *run;        /* touched only by this vCPU's thread */
+    pthread_t thread;
+    bool thread_started;
+};
+
+struct vm {
+    struct vm_config config;
+    struct guest_memory mem;
+    struct kvm_vm kvm;
+    struct pio_bus pio;
+    struct serial serial;
+    struct exitdev exitdev;
+    struct vcpu *vcpus;
+    uint32_t ncpus;
+    int stopped_eventfd;
+    uint64_t started_ns;
+
+    /* Read by vCPU threads without the lock at the top of each run-loop
+     * iteration; written under lock. */
+    atomic_bool pause_requested;
+    atomic_bool stop_requested;
+
+    pthread_mutex_t lock;       /* guards state, nparked, nexited, exit_code */
+    pthread_cond_t cond;        /* signalled when any of those change */
+    enum vm_state state;
+    uint32_t nparked;           /* vCPU threads parked for a pause */
+    uint32_t nexited;           /* vCPU threads that left their loop */
+    int exit_code;
+    bool exit_code_set;
+};
+
+/* vcpu.c */
+int vcpu_start(struct vcpu *vcpu);
+void vcpu_kick(struct vcpu *vcpu);
+void vcpu_install_kick_handler(void);
+
+/* vm.c, called by vCPU threads */
+void vm_vcpu_park(struct vm *vm);
+void vm_vcpu_exited(struct vm *vm);
+
+#endif
