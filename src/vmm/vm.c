@@ -356,3 +356,12 @@ int vm_get_vcpu_regs(struct vm *vm, uint32_t index, struct vm_vcpu_regs *out)
     };
     return 0;
 }
+
+int vm_write_guest(struct vm *vm, uint64_t gpa, const void *data, uint64_t len)
+{
+    void *dst = guest_memory_ptr(&vm->mem, gpa, len);
+    if (!dst)
+        return -EFAULT;
+    memcpy(dst, data, len);
+    return 0;
+}

@@ -84,4 +84,8 @@ struct vm_vcpu_regs {
 };
 int vm_get_vcpu_regs(struct vm *vm, uint32_t index, struct vm_vcpu_regs *regs);
 
+/* Copies len bytes into guest RAM at gpa (bounds-checked); for device
+ * emulation and test hooks.  Returns 0 or -EFAULT. */
+int vm_write_guest(struct vm *vm, uint64_t gpa, const void *data, uint64_t len);
+
 #endif

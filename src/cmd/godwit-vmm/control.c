@@ -76,6 +76,23 @@ static void cmd_regs(struct vmm_control *control, const struct ctl_request *req,
                               "efer", (json_int_t)r.efer, "cs", (int)r.cs);
 }
 
+/* Test hook: overwrite 8 bytes of guest RAM, as a fault injector (the
+ * integrity tests prove that memtouch notices). */
+static void cmd_poke(struct vmm_control *control, const struct ctl_request *req,
+                     struct ctl_reply *reply)
+{
+    json_t *gpa = json_object_get(req->args, "gpa"), *value = json_object_get(req->args, "value");
+    if (!json_is_integer(gpa) || !json_is_integer(value) || json_integer_value(gpa) < 0) {
+        ctl_reply_set_error(reply, CTL_ERR_BAD_REQUEST,
+                            "poke needs integer args \"gpa\" (>= 0) and \"value\"");
+        return;
+    }
+    uint64_t addr = (uint64_t)json_integer_value(gpa), v = (uint64_t)json_integer_value(value);
+    if (vm_write_guest(control->vm, addr, &v, sizeof v))
+        ctl_reply_set_error(reply, CTL_ERR_BAD_REQUEST, "gpa 0x%llx is outside guest RAM",
+                            (unsigned long long)addr);
+}
+
 void vmm_control_handle(void *opaque, const struct ctl_request *req, struct ctl_reply *reply)
 {
     struct vmm_control *control = opaque;
@@ -87,6 +104,8 @@ void vmm_control_handle(void *opaque, const struct ctl_request *req, struct ctl_
         cmd_transition(control, reply, vm_pause);
     else if (!strcmp(cmd, "resume"))
         cmd_transition(control, reply, vm_resume);
+    else if (!strcmp(cmd, "poke"))
+        cmd_poke(control, req, reply);
     else if (!strcmp(cmd, "regs"))
         cmd_regs(control, req, reply);
     else if (!strcmp(cmd, "quit")) {
@@ -98,7 +117,7 @@ void vmm_control_handle(void *opaque, const struct ctl_request *req, struct ctl_
         cmd_dirty_log(control, cmd + 10, reply);
     else
         ctl_reply_set_error(reply, CTL_ERR_UNKNOWN_COMMAND,
-                            "unknown command '%s' (known: status, pause, resume, quit, regs, "
+                            "unknown command '%s' (known: status, pause, resume, quit, regs, poke, "
                             "dirty-log-start, dirty-log-sync, dirty-log-stop)",
                             cmd);
 }

@@ -128,6 +128,12 @@ int x86_boot_setup_vcpu(int kvm_fd, int vcpu_fd, uint32_t cpu, uint64_t entry,
     if (ioctl(vcpu_fd, KVM_SET_FPU, &fpu) < 0)
         return gw_error_set(err, -errno, "KVM_SET_FPU: %s", strerror(errno));
 
+    /* With the in-kernel irqchip, application processors start in
+     * wait-for-SIPI; we start them ourselves, already in long mode. */
+    struct kvm_mp_state mp = { .mp_state = KVM_MP_STATE_RUNNABLE };
+    if (ioctl(vcpu_fd, KVM_SET_MP_STATE, &mp) < 0)
+        return gw_error_set(err, -errno, "KVM_SET_MP_STATE: %s", strerror(errno));
+
     struct kvm_regs regs = {
         .rip = entry,
         .rdi = GW_BOOT_INFO_GPA,

@@ -1,0 +1,221 @@
+/*
+ * memtouch: the proof that guest memory arrives intact (in the spirit of
+ * QEMU's "a-b" migration test guest).
+ *
+ * The region [start, start + mem) is split into one contiguous share per
+ * vCPU.  Each vCPU sweeps its share over and over; sweep s writes s into
+ * the first word of every page and a stamp of (s, page address) into the
+ * last word.  So at any instant a share looks like
+ *
+ *     pages [0, pos)      hold sweep s      (already rewritten)
+ *     pages [pos, npages) hold sweep s - 1  (not yet)
+ *
+ * where s and pos are the writer's own progress.  Verification checks
+ * exactly that, page by page: a page that was lost, stale, or copied to
+ * the wrong address breaks the pattern.  Fresh RAM (never written) holds
+ * zeros, which is "sweep 0" with a zero stamp.
+ *
+ * Command line (all optional):
+ *   mem=SIZE     region size (default: all RAM above the image)
+ *   rate=N       pages per second for the whole VM (default 0: as fast as possible)
+ *   verify=S     after S seconds stop, verify, print the result and exit
+ *                (0 if OK, 1 if not); default 0: run until stopped
+ *   progress=0   no per-second progress lines
+ */
+#include "sdk.h"
+
+#define PAGE 4096ULL
+#define WORDS_PER_PAGE (PAGE / 8)
+#define BATCH 64                /* pages between clock, stop and progress checks */
+#define STAMP_KEY 0x9e3779b97f4a7c15ULL
+
+enum share_state { SHARE_RUNNING, SHARE_VERIFIED_OK, SHARE_VERIFIED_BAD };
+
+/* One vCPU's share and progress.  Written only by its vCPU (cpu 0 reads
+ * the counters for progress lines); aligned to keep vCPUs off each
+ * other's cache lines. */
+struct share {
+    uint64_t first;             /* guest-physical address of page 0 */
+    uint64_t npages;
+    volatile uint64_t sweep;    /* sweeps completed */
+    volatile uint64_t pos;      /* pages of sweep + 1 written so far (published at stop) */
+    volatile uint64_t written;  /* pages written in total (published every BATCH) */
+    volatile int state;
+    uint64_t bad_addr, expected, found;
+} __attribute__((aligned(64)));
+
+static struct share shares[GW_MAX_VCPUS];
+static volatile int stop_requested;
+static uint64_t rate_per_cpu;   /* pages/s, 0 = unlimited */
+
+static inline uint64_t stamp(uint64_t sweep, uint64_t addr)
+{
+    return sweep ? sweep ^ (addr * STAMP_KEY) : 0;
+}
+
+static void setup(void)
+{
+    const struct gw_boot_info *bi = sdk_boot_info();
+    uint64_t start = sdk_free_ram_start();
+    if (start >= bi->ram_bytes) {
+        printf("memtouch: no free RAM above the image (RAM %lu MiB)\n",
+               (unsigned long)(bi->ram_bytes >> 20));
+        sdk_exit(2);
+    }
+    uint64_t mem = cmdline_get_u64("mem", bi->ram_bytes - start) & ~(PAGE - 1);
+    if (mem == 0 || mem > bi->ram_bytes - start) {
+        printf("memtouch: mem=%lu MiB does not fit: %lu MiB free above 0x%lx\n",
+               (unsigned long)(mem >> 20), (unsigned long)((bi->ram_bytes - start) >> 20),
+               (unsigned long)start);
+        sdk_exit(2);
+    }
+    unsigned ncpus = sdk_ncpus();
+    uint64_t npages = mem / PAGE, each = npages / ncpus;
+    if (each == 0) {
+        printf("memtouch: %lu pages cannot be shared by %u vCPUs\n", (unsigned long)npages, ncpus);
+        sdk_exit(2);
+    }
+    for (unsigned c = 0; c < ncpus; c++) {
+        shares[c].first = start + c * each * PAGE;
+        shares[c].npages = c == ncpus - 1 ? npages - c * each : each;
+    }
+    uint64_t rate = cmdline_get_u64("rate", 0);
+    rate_per_cpu = rate ? (rate + ncpus - 1) / ncpus : 0;
+    printf("memtouch: region 0x%lx-0x%lx (%lu pages) on %u vCPUs, rate %lu pages/s, "
+           "verify after %lu s\n",
+           (unsigned long)start, (unsigned long)(start + npages * PAGE), (unsigned long)npages,
+           ncpus, (unsigned long)rate, (unsigned long)cmdline_get_u64("verify", 0));
+}
+
+/* Checks a stopped share against the sweep pattern. */
+static void verify_share(struct share *sh)
+{
+    uint64_t s = sh->sweep + 1;
+    for (uint64_t i = 0; i < sh->npages; i++) {
+        uint64_t addr = sh->first + i * PAGE;
+        const volatile uint64_t *page = (const volatile uint64_t *)addr;
+        uint64_t expected = i < sh->pos ? s : s - 1;
+        if (page[0] != expected || page[WORDS_PER_PAGE - 1] != stamp(expected, addr)) {
+            sh->bad_addr = addr;
+            sh->expected = expected;
+            sh->found = page[0];
+            sh->state = SHARE_VERIFIED_BAD;
+            return;
+        }
+    }
+    sh->state = SHARE_VERIFIED_OK;
+}
+
+/* cpu 0's once-a-second duties: the progress line and the verify timer. */
+struct reporter {
+    uint64_t start_ns, next_ns, verify_ns, last_written;
+    int progress;
+};
+
+static uint64_t total_written(void)
+{
+    uint64_t sum = 0;
+    for (unsigned c = 0; c < sdk_ncpus(); c++)
+        sum += shares[c].written;
+    return sum;
+}
+
+static void report(struct reporter *r, uint64_t now)
+{
+    if (now < r->next_ns)
+        return;
+    uint64_t written = total_written(), min_sweep = ~0ULL;
+    for (unsigned c = 0; c < sdk_ncpus(); c++)
+        if (shares[c].sweep < min_sweep)
+            min_sweep = shares[c].sweep;
+    if (r->progress)
+        printf("memtouch: t=%lus pages/s=%lu sweeps=%lu written=%lu\n",
+               (unsigned long)((now - r->start_ns) / 1000000000ULL),
+               (unsigned long)(written - r->last_written), (unsigned long)min_sweep,
+               (unsigned long)written);
+    r->last_written = written;
+    r->next_ns += 1000000000ULL;
+    if (r->verify_ns && now >= r->verify_ns)
+        stop_requested = 1;
+}
+
+static void sweep_until_stopped(unsigned cpu, struct reporter *r)
+{
+    struct share *sh = &shares[cpu];
+    uint64_t t0 = clock_ns(), written = 0;
+    uint64_t pos = sh->pos, sweep = sh->sweep;
+
+    for (;;) {
+        uint64_t s = sweep + 1;
+        for (; pos < sh->npages; pos++) {
+            uint64_t addr = sh->first + pos * PAGE;
+            volatile uint64_t *page = (volatile uint64_t *)addr;
+            page[0] = s;
+            page[WORDS_PER_PAGE - 1] = stamp(s, addr);
+            if (++written % BATCH)
+                continue;
+            sh->written = written;
+            if (stop_requested) {
+                sh->pos = pos + 1;
+                sh->sweep = sweep;
+                return;
+            }
+            uint64_t now = clock_ns();
+            if (r)
+                report(r, now);
+            /* Pacing: wait until this many pages are due. */
+            while (rate_per_cpu && written * 1000000000ULL / rate_per_cpu > now - t0) {
+                cpu_relax();
+                now = clock_ns();
+                if (r)
+                    report(r, now);
+            }
+        }
+        sweep = s;
+        sh->sweep = sweep;
+        pos = 0;
+    }
+}
+
+void app_main(unsigned cpu)
+{
+    static volatile int ready;
+    if (cpu == 0) {
+        setup();
+        __atomic_store_n(&ready, 1, __ATOMIC_RELEASE);
+    } else {
+        while (!__atomic_load_n(&ready, __ATOMIC_ACQUIRE))
+            cpu_relax();
+    }
+
+    struct reporter reporter = { 0 };
+    if (cpu == 0) {
+        reporter.start_ns = clock_ns();
+        reporter.next_ns = reporter.start_ns + 1000000000ULL;
+        uint64_t verify_s = cmdline_get_u64("verify", 0);
+        reporter.verify_ns = verify_s ? reporter.start_ns + verify_s * 1000000000ULL : 0;
+        reporter.progress = cmdline_get_u64("progress", 1) != 0;
+    }
+    sweep_until_stopped(cpu, cpu == 0 ? &reporter : NULL);
+    verify_share(&shares[cpu]);
+    if (cpu != 0)
+        return;
+
+    uint64_t pages = 0;
+    int ok = 1;
+    for (unsigned c = 0; c < sdk_ncpus(); c++) {
+        while (shares[c].state == SHARE_RUNNING)
+            cpu_relax();
+        pages += shares[c].npages;
+        if (shares[c].state == SHARE_VERIFIED_BAD && ok) {
+            ok = 0;
+            printf("memtouch: verify FAILED at page 0x%lx (cpu %u, sweep %lu): expected %lu "
+                   "found %lu\n",
+                   (unsigned long)shares[c].bad_addr, c, (unsigned long)shares[c].sweep,
+                   (unsigned long)shares[c].expected, (unsigned long)shares[c].found);
+        }
+    }
+    if (ok)
+        printf("memtouch: verify OK %lu pages\n", (unsigned long)pages);
+    sdk_exit(ok ? 0 : 1);
+}
