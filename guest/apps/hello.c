@@ -1,6 +1,8 @@
 /*
  * hello: the smallest workload.  The boot CPU prints a line from ring 3,
  * checks that the x2APIC timer ticks, and ends the VM with code 0.
+ * With `crash=1` on the command line it executes an invalid instruction
+ * instead, to exercise the kernel's fault report (exit code 128 + 6).
  */
 #include "sdk.h"
 
@@ -11,6 +13,8 @@ void app_main(unsigned cpu)
     printf("hello from ring %u on %u vCPU(s), %lu MiB of RAM, cmdline \"%s\"\n", sdk_cpl(),
            sdk_ncpus(), (unsigned long)(sdk_boot_info()->ram_bytes >> 20),
            sdk_boot_info()->cmdline);
+    if (cmdline_get_u64("crash", 0))
+        __asm__ volatile("ud2");
 
     uint64_t start = clock_ns(), first = timer_ticks(0);
     while (timer_ticks(0) < first + 2) {

@@ -135,14 +135,39 @@ static void report(struct reporter *r, uint64_t now)
                (unsigned long)written);
     r->last_written = written;
     r->next_ns += 1000000000ULL;
+    if (r->next_ns <= now)              /* we were paused: no burst of stale lines */
+        r->next_ns = now + 1000000000ULL;
     if (r->verify_ns && now >= r->verify_ns)
         stop_requested = 1;
+}
+
+/* Pacing: each batch is due BATCH / rate_per_cpu seconds after the last.
+ * A writer that fell behind by more than MAX_LAG_NS (it was paused, or
+ * migrated) starts afresh instead of bursting to catch up. */
+#define MAX_LAG_NS 100000000ULL
+
+static void pace(uint64_t *due_ns, struct reporter *r)
+{
+    uint64_t now = clock_ns();
+    if (r)
+        report(r, now);
+    if (!rate_per_cpu)
+        return;
+    *due_ns += BATCH * 1000000000ULL / rate_per_cpu;
+    if (now > *due_ns + MAX_LAG_NS)
+        *due_ns = now;
+    while (now < *due_ns) {
+        cpu_relax();
+        now = clock_ns();
+        if (r)
+            report(r, now);
+    }
 }
 
 static void sweep_until_stopped(unsigned cpu, struct reporter *r)
 {
     struct share *sh = &shares[cpu];
-    uint64_t t0 = clock_ns(), written = 0;
+    uint64_t due_ns = clock_ns(), written = 0;
     uint64_t pos = sh->pos, sweep = sh->sweep;
 
     for (;;) {
@@ -160,16 +185,7 @@ static void sweep_until_stopped(unsigned cpu, struct reporter *r)
                 sh->sweep = sweep;
                 return;
             }
-            uint64_t now = clock_ns();
-            if (r)
-                report(r, now);
-            /* Pacing: wait until this many pages are due. */
-            while (rate_per_cpu && written * 1000000000ULL / rate_per_cpu > now - t0) {
-                cpu_relax();
-                now = clock_ns();
-                if (r)
-                    report(r, now);
-            }
+            pace(&due_ns, r);
         }
         sweep = s;
         sh->sweep = sweep;
