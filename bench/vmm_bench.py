@@ -287,6 +287,12 @@ def start_time_once(cfg, image, memory, vcpus, cmdline, use_control):
 
 
 def bench_start_time(cfg, name, image, memory, vcpus, cmdline, use_control):
+    for i in range(cfg.warmup):
+        try:
+            ms, _ = start_time_once(cfg, image, memory, vcpus, cmdline, use_control)
+            log(cfg, "  %s warm-up run: %.1f ms (discarded)" % (name, ms))
+        except BenchError as e:
+            log(cfg, "  %s warm-up run: FAILED: %s" % (name, e))
     samples, errors, first = [], [], None
     for i in range(cfg.runs):
         try:
@@ -364,14 +370,16 @@ def dirty_rate_once(cfg, vcpus, with_log):
     with VM(cfg.vmm, cfg.memtouch, cfg.dirty_memory, vcpus, cmdline, control=True,
             timeout=cfg.timeout) as vm:
         try:
-            warm_up(vm)
+            t_warm, p_warm = warm_up(vm)
+            warm = {"first_sweep_done_by_s": p_warm["t"],
+                    "host_s_from_exec": round(t_warm - vm.t_exec, 3)}
             if not with_log:
                 lines = [next_progress(vm, "a progress line")[1]
                          for _ in range(cfg.samples)]
                 rates = [p["pages_per_s"] for p in lines]
                 vm.stop(graceful=True)
                 return {"guest_pages_per_s": statistics.mean(rates),
-                        "guest_samples": rates}
+                        "guest_samples": rates, "warm_up": warm}
 
             ctl = vm.connect()
             try:
@@ -407,7 +415,7 @@ def dirty_rate_once(cfg, vcpus, with_log):
             lat = [(s[1] - s[0]) * 1000.0 for s in syncs]
             vm.stop(graceful=True)
             return {"guest_pages_per_s": statistics.mean(rates),
-                    "guest_samples": rates,
+                    "guest_samples": rates, "warm_up": warm,
                     "host_dirty_pages_per_s": total / elapsed if elapsed > 0 else None,
                     "host_dirty_pages_total": total,
                     "host_window_s": elapsed,
@@ -472,7 +480,8 @@ def fmt_ms(v):
 
 def table(headers, rows):
     widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows)]
-    out = ["  ".join(str(h).ljust(w) for h, w in zip(headers, widths)),
+    out = ["  ".join(str(h).ljust(w) if i == 0 else str(h).rjust(w)
+                     for i, (h, w) in enumerate(zip(headers, widths))),
            "  ".join("-" * w for w in widths)]
     for r in rows:
         out.append("  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w)
@@ -502,7 +511,7 @@ def render(report):
             ok = "%d/%d" % (len(r["runs"]), len(r["runs"]) + len(r["errors"]))
             rows.append([r["name"],
                          fmt_rate(g and g["median"]),
-                         fmt_rate(g and g["min"]) + ".." + fmt_rate(g and g["max"]),
+                         (fmt_rate(g["min"]) + ".." + fmt_rate(g["max"])) if g else "-",
                          fmt_rate(h["median"]) if h else "-",
                          ("%.2f" % sm["median"]) if sm else "-",
                          ok])
@@ -553,6 +562,8 @@ def parse_args(argv):
                     help="meson build directory (holds src/godwit-vmm and guest/*.elf)")
     ap.add_argument("--runs", type=int, default=5,
                     help="runs per start-time configuration")
+    ap.add_argument("--warmup", type=int, default=1,
+                    help="discarded start-time runs before the measured ones")
     ap.add_argument("--dirty-runs", type=int, default=3,
                     help="runs (fresh VMs) per dirty-rate configuration")
     ap.add_argument("--samples", type=int, default=3,
@@ -568,7 +579,7 @@ def parse_args(argv):
     ap.add_argument("--json", metavar="FILE", help="also write the figures as JSON to FILE")
     ap.add_argument("--quiet", action="store_true", help="no per-run progress on stderr")
     cfg = ap.parse_args(argv)
-    if cfg.runs < 1 or cfg.dirty_runs < 1 or cfg.samples < 1:
+    if cfg.runs < 1 or cfg.dirty_runs < 1 or cfg.samples < 1 or cfg.warmup < 0:
         ap.error("--runs, --dirty-runs and --samples must be at least 1")
     if cfg.sync_interval_ms <= 0:
         ap.error("--sync-interval-ms must be positive")
@@ -589,7 +600,7 @@ def main(argv=None):
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         "machine": {"host": platform.node(), "kernel": platform.release(),
                     "cpus": os.cpu_count()},
-        "config": {"build": cfg.build, "runs": cfg.runs, "dirty_runs": cfg.dirty_runs,
+        "config": {"build": cfg.build, "runs": cfg.runs, "warmup": cfg.warmup, "dirty_runs": cfg.dirty_runs,
                    "samples": cfg.samples, "sync_interval_ms": cfg.sync_interval_ms,
                    "dirty_memory": cfg.dirty_memory, "dirty_mem": cfg.dirty_mem,
                    "timeout_s": cfg.timeout},

@@ -18,6 +18,8 @@ int gw_error_set(struct gw_error *err, int code, const char *fmt, ...)
 
 void gw_error_clear(struct gw_error *err)
 {
+    if (!err)
+        return;
     err->code = 0;
     err->msg[0] = '\0';
 }

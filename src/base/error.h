@@ -21,6 +21,6 @@ struct gw_error {
 int gw_error_set(struct gw_error *err, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-void gw_error_clear(struct gw_error *err);
+void gw_error_clear(struct gw_error *err);     /* err may be NULL */
 
 #endif

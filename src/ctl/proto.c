@@ -77,10 +77,32 @@ char *ctl_reply_ok(const struct ctl_request *req, json_t *result)
     return finish(req, reply);
 }
 
+/* A JSON string of message; bytes that are not valid UTF-8 (a truncated
+ * multi-byte character, a raw file name) become '?' rather than losing
+ * the whole error. */
+static json_t *message_string(const char *message)
+{
+    json_t *str = json_string(message);
+    if (str)
+        return str;
+    char *clean = strdup(message);
+    if (!clean)
+        return json_string("(message lost: out of memory)");
+    for (char *p = clean; *p; p++)
+        if ((unsigned char)*p >= 0x80)
+            *p = '?';
+    str = json_string(clean);
+    free(clean);
+    return str;
+}
+
 char *ctl_reply_error(const struct ctl_request *req, const char *code, const char *message)
 {
+    json_t *error = json_object();
+    json_object_set_new(error, "code", json_string(code));
+    json_object_set_new(error, "message", message_string(message));
     json_t *reply = json_object();
     json_object_set_new(reply, "ok", json_false());
-    json_object_set_new(reply, "error", json_pack("{s:s, s:s}", "code", code, "message", message));
+    json_object_set_new(reply, "error", error);
     return finish(req, reply);
 }

@@ -42,10 +42,13 @@ static void serial_read(void *opaque, uint16_t offset, uint8_t *data, unsigned s
     struct serial *serial = opaque;
     for (unsigned i = 0; i < size; i++)
         data[i] = 0;
-    if (offset == UART_LSR)
+    if (offset == UART_LSR) {
         data[0] = UART_LSR_THRE | UART_LSR_TEMT;
-    else if (offset == UART_LCR)
+    } else if (offset == UART_LCR) {
+        pthread_mutex_lock(&serial->lock);
         data[0] = serial->lcr;
+        pthread_mutex_unlock(&serial->lock);
+    }
 }
 
 void serial_init(struct serial *serial, uint16_t base, int out_fd)

@@ -229,6 +229,8 @@ static void test_args_vcpus_negative(void **state)
 {
     (void)state;
     expect_bad_value("--vcpus", "-1", "--vcpus: '-1' is not a number");
+    /* strtoul would negate this to 1. */
+    expect_bad_value("--vcpus", "-18446744073709551615", "is not a number");
 }
 
 static void test_args_unknown_option(void **state)

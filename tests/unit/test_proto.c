@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -390,6 +391,23 @@ static void test_proto_reply_error_escapes_message(void **state)
     json_decref(reply);
 }
 
+static void test_proto_reply_error_keeps_code_for_non_utf8_message(void **state)
+{
+    (void)state;
+    /* Messages are free text, often cut at a fixed size by vsnprintf, which
+     * can split a UTF-8 sequence; the reply must still say what failed. */
+    json_t *reply = load_reply(ctl_reply_error(NULL, CTL_ERR_FAILED, "cut \xc3"));
+    json_t *error = json_object_get(reply, "error");
+    bool ok_is_false = json_is_false(json_object_get(reply, "ok"));
+    const char *code = json_string_value(json_object_get(error, "code"));
+    bool code_matches = code && !strcmp(code, CTL_ERR_FAILED);
+    bool has_message = json_is_string(json_object_get(error, "message"));
+    json_decref(reply);     /* before asserting, so a failure does not leak */
+    assert_true(ok_is_false);
+    assert_true(code_matches);
+    assert_true(has_message);
+}
+
 static void test_proto_parse_error_reply_echoes_id(void **state)
 {
     (void)state;
@@ -436,6 +454,7 @@ int main(void)
         cmocka_unit_test(test_proto_reply_error_fields),
         cmocka_unit_test(test_proto_reply_error_without_request),
         cmocka_unit_test(test_proto_reply_error_escapes_message),
+        cmocka_unit_test(test_proto_reply_error_keeps_code_for_non_utf8_message),
         cmocka_unit_test(test_proto_parse_error_reply_echoes_id),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
