@@ -39,6 +39,70 @@ _LIVE = set()
 _LIVE_LOCK = threading.Lock()
 
 
+class Monitor(threading.Thread):
+    """Samples, every 0.25 s, whether a godwit-vmm that we did not start is
+    running (another user or test suite on the same 2-core box would skew
+    every figure).  Results are attributed to the configuration running at
+    the time."""
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.lock = threading.Lock()
+        self.current = None
+        self.samples = {}       # name -> [samples, samples with a foreign VMM]
+        self.foreign_seen = set()
+        self.stop_event = threading.Event()
+
+    def set_current(self, name):
+        with self.lock:
+            self.current = name
+            self.samples.setdefault(name, [0, 0])
+
+    @staticmethod
+    def foreign_vmms():
+        """pids of godwit-vmm processes that are not our children."""
+        me = os.getpid()
+        found = []
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open("/proc/%s/cmdline" % entry, "rb") as f:
+                    argv0 = f.read().split(b"\0", 1)[0]
+                if os.path.basename(argv0) != b"godwit-vmm":
+                    continue
+                with open("/proc/%s/stat" % entry) as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            if ppid != me:
+                found.append(int(entry))
+        return found
+
+    def sample(self):
+        foreign = self.foreign_vmms()
+        with self.lock:
+            if self.current is None:
+                return
+            counts = self.samples[self.current]
+            counts[0] += 1
+            if foreign:
+                counts[1] += 1
+                self.foreign_seen.update(foreign)
+
+    def run(self):
+        while not self.stop_event.wait(0.25):
+            self.sample()
+
+    def busy_fraction(self, name):
+        with self.lock:
+            n, busy = self.samples.get(name, [0, 0])
+        return busy / n if n else 0.0
+
+
+MONITOR = Monitor()
+
+
 class BenchError(Exception):
     """A single measurement failed (VM hung, died, said something odd)."""
 
@@ -74,6 +138,7 @@ class VM:
     # -- lifecycle ---------------------------------------------------------
 
     def start(self):
+        MONITOR.sample()        # short runs would otherwise get no sample
         self._stderr = open(self.stderr_path, "wb")
         self.t_exec = time.monotonic()
         self.proc = subprocess.Popen(
@@ -287,6 +352,7 @@ def start_time_once(cfg, image, memory, vcpus, cmdline, use_control):
 
 
 def bench_start_time(cfg, name, image, memory, vcpus, cmdline, use_control):
+    MONITOR.set_current(name)
     for i in range(cfg.warmup):
         try:
             ms, _ = start_time_once(cfg, image, memory, vcpus, cmdline, use_control)
@@ -305,7 +371,8 @@ def bench_start_time(cfg, name, image, memory, vcpus, cmdline, use_control):
             log(cfg, "  %s run %d: FAILED: %s" % (name, i + 1, e))
     return {"name": name, "image": os.path.basename(image), "memory": memory,
             "vcpus": vcpus, "cmdline": cmdline, "samples_ms": samples,
-            "ms": summarize(samples), "errors": errors, "first_line": first}
+            "ms": summarize(samples), "errors": errors, "first_line": first,
+            "foreign_vmm_fraction": MONITOR.busy_fraction(name)}
 
 
 def next_progress(vm, what):
@@ -392,7 +459,12 @@ def dirty_rate_once(cfg, vcpus, with_log):
                     # lines whose whole second lies after dirty-log-start count.
                     rates = []
                     while len(rates) < cfg.samples:
-                        t, p = next_progress(vm, "a progress line with dirty logging on")
+                        try:
+                            t, p = next_progress(vm, "a progress line with dirty logging on")
+                        except BenchError as e:
+                            if loop.error:
+                                raise BenchError("%s (sync loop: %s)" % (e, loop.error))
+                            raise
                         if loop.error:
                             raise BenchError("sync loop: %s" % loop.error)
                         if t - 1.0 >= t_log_on + 0.02:
@@ -434,6 +506,7 @@ def bench_dirty_rate(cfg, vcpus, with_log):
            "memory": cfg.dirty_memory, "mem": cfg.dirty_mem, "runs": [], "errors": []}
     if with_log:
         res["sync_interval_ms"] = cfg.sync_interval_ms
+    MONITOR.set_current(name)
     for i in range(cfg.dirty_runs):
         try:
             r = dirty_rate_once(cfg, vcpus, with_log)
@@ -452,6 +525,7 @@ def bench_dirty_rate(cfg, vcpus, with_log):
         res["host_dirty_pages_per_s"] = summarize(
             [r["host_dirty_pages_per_s"] for r in runs if r["host_dirty_pages_per_s"]])
         res["sync_ms_median"] = summarize([r["sync_ms_median"] for r in runs])
+    res["foreign_vmm_fraction"] = MONITOR.busy_fraction(name)
     return res
 
 
@@ -472,6 +546,11 @@ def fmt_rate(v):
     if v >= 1e3:
         return "%.1fK" % (v / 1e3)
     return "%.0f" % v
+
+
+def fmt_busy(r):
+    f = r.get("foreign_vmm_fraction") or 0.0
+    return "%d%%" % round(f * 100) if f else "-"
 
 
 def fmt_ms(v):
@@ -498,9 +577,9 @@ def render(report):
             s = r["ms"]
             ok = "%d/%d" % (len(r["samples_ms"]), len(r["samples_ms"]) + len(r["errors"]))
             rows.append([r["name"], fmt_ms(s and s["median"]), fmt_ms(s and s["min"]),
-                         fmt_ms(s and s["max"]), ok])
+                         fmt_ms(s and s["max"]), ok, fmt_busy(r)])
         parts.append("VM start time (exec -> first console line), ms\n"
-                     + table(["config", "median", "min", "max", "ok"], rows))
+                     + table(["config", "median", "min", "max", "ok", "busy"], rows))
     dr = report.get("dirty_rate", [])
     if dr:
         rows = []
@@ -514,13 +593,17 @@ def render(report):
                          (fmt_rate(g["min"]) + ".." + fmt_rate(g["max"])) if g else "-",
                          fmt_rate(h["median"]) if h else "-",
                          ("%.2f" % sm["median"]) if sm else "-",
-                         ok])
+                         ok, fmt_busy(r)])
         parts.append("Guest dirty rate, memtouch --memory %s mem=%s, pages/s "
                      "(sync every %d ms when logging)\n"
                      % (report["config"]["dirty_memory"], report["config"]["dirty_mem"],
                         report["config"]["sync_interval_ms"])
                      + table(["config", "guest median", "guest range", "host dirty/s",
-                              "sync ms", "ok"], rows))
+                              "sync ms", "ok", "busy"], rows))
+    if any(r.get("foreign_vmm_fraction") for r in st + dr):
+        parts.append("busy: share of the time another godwit-vmm (not started by this "
+                     "benchmark) was running;\n      figures with busy > 0% are skewed by "
+                     "CPU contention.")
     errs = [(r["name"], e) for r in st + dr for e in r["errors"]]
     if errs:
         parts.append("Failures:\n" + "\n".join("  %s: %s" % (n, e) for n, e in errs))
@@ -557,6 +640,8 @@ def parse_args(argv):
     ap = argparse.ArgumentParser(
         description="Benchmarks godwit-vmm: VM start time and memtouch guest dirty "
                     "rate with and without KVM dirty logging.",
+        epilog="What each figure means: bench/README.md.  Exit status 0 if every run "
+               "succeeded, 1 if any failed, 130 if interrupted.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     ap.add_argument("--build", default=os.path.join(REPO_ROOT, "build"),
                     help="meson build directory (holds src/godwit-vmm and guest/*.elf)")
@@ -595,6 +680,9 @@ def parse_args(argv):
 
 def main(argv=None):
     cfg = parse_args(sys.argv[1:] if argv is None else argv)
+    # Ctrl-C / SIGTERM -> KeyboardInterrupt even if the shell started us
+    # with SIGINT ignored (background job): the VMs must not be left behind.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, on_sigterm)
     report = {
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
@@ -606,6 +694,12 @@ def main(argv=None):
                    "timeout_s": cfg.timeout},
         "start_time": [], "dirty_rate": [],
     }
+    MONITOR.start()
+    others = MONITOR.foreign_vmms()
+    if others:
+        log(cfg, "warning: %d other godwit-vmm process(es) running (pids %s); figures "
+            "will be skewed" % (len(others), " ".join(map(str, others))))
+    report["machine"]["loadavg_at_start"] = os.getloadavg()
     try:
         if cfg.only in (None, "start"):
             log(cfg, "VM start time (%d runs each)" % cfg.runs)
@@ -626,8 +720,10 @@ def main(argv=None):
         print("\ninterrupted; VMs stopped", file=sys.stderr)
         return 130
     finally:
+        MONITOR.stop_event.set()
         cleanup_children()
 
+    report["foreign_vmm_pids"] = sorted(MONITOR.foreign_seen)
     print(render(report))
     if cfg.json:
         with open(cfg.json, "w") as f:

@@ -68,16 +68,20 @@ static void handle_mmio(struct vcpu *vcpu)
     }
 }
 
-/* Returns false when the VM must stop because of this exit. */
-static bool handle_exit(struct vcpu *vcpu)
+/* Returns false when the VM must stop because of this exit.  Sets
+ * *reenter when KVM must run once more to finish the instruction (port and
+ * MMIO exits complete on the next KVM_RUN). */
+static bool handle_exit(struct vcpu *vcpu, bool *reenter)
 {
     struct kvm_run *run = vcpu->run;
     switch (run->exit_reason) {
     case KVM_EXIT_IO:
         handle_io(vcpu);
+        *reenter = true;
         return true;
     case KVM_EXIT_MMIO:
         handle_mmio(vcpu);
+        *reenter = true;
         return true;
     case KVM_EXIT_HLT:
     case KVM_EXIT_INTR:
@@ -107,14 +111,22 @@ static void *vcpu_thread(void *arg)
     struct vcpu *vcpu = arg;
     struct vm *vm = vcpu->vm;
     this_thread_run = vcpu->run;
+    bool reenter = false;
 
     for (;;) {
-        if (atomic_load(&vm->stop_requested))
+        /* An I/O exit is finished only by the next KVM_RUN, so a vCPU never
+         * parks (or has its state saved) between the two: with
+         * immediate_exit set, KVM completes the instruction and returns. */
+        bool requested = atomic_load(&vm->stop_requested) || atomic_load(&vm->pause_requested);
+        if (requested && reenter) {
+            vcpu->run->immediate_exit = 1;
+        } else if (atomic_load(&vm->stop_requested)) {
             break;
-        if (atomic_load(&vm->pause_requested)) {
+        } else if (atomic_load(&vm->pause_requested)) {
             vm_vcpu_park(vm);
             continue;
         }
+        reenter = false;
         if (ioctl(vcpu->fd, KVM_RUN, 0) < 0) {
             if (errno == EINTR || errno == EAGAIN) {
                 vcpu->run->immediate_exit = 0;
@@ -124,7 +136,7 @@ static void *vcpu_thread(void *arg)
             vm_stop(vm, VM_EXIT_CODE_DIED);
             break;
         }
-        if (!handle_exit(vcpu)) {
+        if (!handle_exit(vcpu, &reenter)) {
             vm_stop(vm, VM_EXIT_CODE_DIED);
             break;
         }

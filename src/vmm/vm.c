@@ -20,6 +20,7 @@
 #include "base/log.h"
 #include "godwit/abi.h"
 #include "vmm/bootinfo.h"
+#include "vmm/dirty.h"
 #include "vmm/elf.h"
 #include "vmm/vm_internal.h"
 #include "vmm/x86/boot.h"
@@ -38,6 +39,9 @@ const char *vm_state_name(enum vm_state state)
     case VM_RUNNING: return "running";
     case VM_PAUSED: return "paused";
     case VM_STOPPED: return "stopped";
+    case VM_INCOMING: return "incoming";
+    case VM_FROZEN: return "frozen";
+    case VM_MIGRATED: return "migrated";
     }
     return "?";
 }
@@ -150,17 +154,19 @@ struct vm *vm_create(const struct vm_config *config, struct gw_error *err)
     vm->ncpus = config->ncpus;
     vm->mem.memfd = -1;
     vm->kvm.kvm_fd = vm->kvm.vm_fd = -1;
-    vm->state = VM_CREATED;
+    vm->state = config->incoming ? VM_INCOMING : VM_CREATED;
     pthread_mutex_init(&vm->lock, NULL);
     pthread_cond_init(&vm->cond, NULL);
     vm->stopped_eventfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 
-    struct elf_image image;
+    /* An incoming VM gets everything from the migration stream: its RAM
+     * must stay zero, because the sender skips pages that are zero. */
+    struct elf_image image = { 0 };
     uint64_t tsc_khz = 0;
     int rc = kvm_vm_open(&vm->kvm, err);
     if (!rc)
         rc = guest_memory_init(&vm->mem, config->memory_bytes, err);
-    if (!rc)
+    if (!rc && !config->incoming)
         rc = load_image(vm, &image, err);
     if (!rc && (rc = kvm_vm_set_memory(&vm->kvm, &vm->mem, 0)))
         gw_error_set(err, rc, "cannot give guest RAM to KVM: %s", strerror(-rc));
@@ -168,7 +174,7 @@ struct vm *vm_create(const struct vm_config *config, struct gw_error *err)
         gw_error_set(err, rc, "cannot register devices: %s", strerror(-rc));
     if (!rc)
         rc = create_vcpus(vm, image.entry, &tsc_khz, err);
-    if (!rc) {
+    if (!rc && !config->incoming) {
         x86_boot_write_tables(vm->mem.host);
         rc = write_boot_info(vm, &image, tsc_khz, err);
     }
@@ -183,7 +189,7 @@ struct vm *vm_create(const struct vm_config *config, struct gw_error *err)
 int vm_start(struct vm *vm, struct gw_error *err)
 {
     pthread_mutex_lock(&vm->lock);
-    int rc = set_state(vm, VM_CREATED, VM_RUNNING, err);
+    int rc = set_state(vm, vm->state == VM_INCOMING ? VM_INCOMING : VM_CREATED, VM_RUNNING, err);
     if (!rc)
         vm->started_ns = monotonic_ns();
     pthread_mutex_unlock(&vm->lock);
@@ -206,22 +212,34 @@ int vm_start(struct vm *vm, struct gw_error *err)
     return 0;
 }
 
+/* Parks every vCPU thread outside KVM_RUN.  Caller holds vm->lock.
+ * Returns 0, or -EBUSY if the VM stopped meanwhile. */
+static int park_vcpus(struct vm *vm)
+{
+    atomic_store(&vm->pause_requested, true);
+    for (uint32_t i = 0; i < vm->ncpus; i++)
+        vcpu_kick(&vm->vcpus[i]);
+    while (vm->nparked + vm->nexited < vm->ncpus)
+        pthread_cond_wait(&vm->cond, &vm->lock);
+    return vm->nexited ? -EBUSY : 0;
+}
+
+/* Lets parked vCPU threads run again.  Caller holds vm->lock. */
+static void unpark_vcpus(struct vm *vm)
+{
+    atomic_store(&vm->pause_requested, false);
+    pthread_cond_broadcast(&vm->cond);
+}
+
 int vm_pause(struct vm *vm, struct gw_error *err)
 {
     pthread_mutex_lock(&vm->lock);
     int rc = vm->state == VM_RUNNING ? 0
              : gw_error_set(err, -EBUSY, "VM is %s, not running", vm_state_name(vm->state));
-    if (!rc) {
-        atomic_store(&vm->pause_requested, true);
-        for (uint32_t i = 0; i < vm->ncpus; i++)
-            vcpu_kick(&vm->vcpus[i]);
-        while (vm->nparked + vm->nexited < vm->ncpus)
-            pthread_cond_wait(&vm->cond, &vm->lock);
-        if (vm->state == VM_RUNNING)
-            rc = set_state(vm, VM_RUNNING, VM_PAUSED, err);
-        else
-            rc = gw_error_set(err, -EBUSY, "VM stopped while pausing");
-    }
+    if (!rc && park_vcpus(vm))
+        rc = gw_error_set(err, -EBUSY, "VM stopped while pausing");
+    if (!rc)
+        rc = set_state(vm, VM_RUNNING, VM_PAUSED, err);
     pthread_mutex_unlock(&vm->lock);
     return rc;
 }
@@ -230,10 +248,43 @@ int vm_resume(struct vm *vm, struct gw_error *err)
 {
     pthread_mutex_lock(&vm->lock);
     int rc = set_state(vm, VM_PAUSED, VM_RUNNING, err);
+    if (!rc)
+        unpark_vcpus(vm);
+    pthread_mutex_unlock(&vm->lock);
+    return rc;
+}
+
+int vm_freeze(struct vm *vm, struct gw_error *err)
+{
+    pthread_mutex_lock(&vm->lock);
+    enum vm_state from = vm->state;
+    int rc = 0;
+    if (from != VM_RUNNING && from != VM_PAUSED)
+        rc = gw_error_set(err, -EBUSY, "VM is %s, not running or paused", vm_state_name(from));
+    if (!rc && from == VM_RUNNING && park_vcpus(vm))
+        rc = gw_error_set(err, -EBUSY, "VM stopped while freezing");
     if (!rc) {
-        atomic_store(&vm->pause_requested, false);
-        pthread_cond_broadcast(&vm->cond);
+        vm->thaw_to = from;
+        rc = set_state(vm, from, VM_FROZEN, err);
     }
+    pthread_mutex_unlock(&vm->lock);
+    return rc;
+}
+
+int vm_thaw(struct vm *vm, struct gw_error *err)
+{
+    pthread_mutex_lock(&vm->lock);
+    int rc = set_state(vm, VM_FROZEN, vm->thaw_to, err);
+    if (!rc && vm->thaw_to == VM_RUNNING)
+        unpark_vcpus(vm);
+    pthread_mutex_unlock(&vm->lock);
+    return rc;
+}
+
+int vm_mark_migrated(struct vm *vm, struct gw_error *err)
+{
+    pthread_mutex_lock(&vm->lock);
+    int rc = set_state(vm, VM_FROZEN, VM_MIGRATED, err);
     pthread_mutex_unlock(&vm->lock);
     return rc;
 }
@@ -258,14 +309,15 @@ void vm_stop(struct vm *vm, int exit_code)
     }
     atomic_store(&vm->stop_requested, true);
     pthread_cond_broadcast(&vm->cond);
-    bool never_started = vm->state == VM_CREATED;
+    enum vm_state before = vm->state;
+    bool never_started = before == VM_CREATED || before == VM_INCOMING;
     pthread_mutex_unlock(&vm->lock);
 
     for (uint32_t i = 0; i < vm->ncpus; i++)
         vcpu_kick(&vm->vcpus[i]);
     if (never_started) {
         pthread_mutex_lock(&vm->lock);
-        set_state(vm, VM_CREATED, VM_STOPPED, NULL);
+        set_state(vm, before, VM_STOPPED, NULL);
         pthread_mutex_unlock(&vm->lock);
         uint64_t one = 1;
         ssize_t ignored = write(vm->stopped_eventfd, &one, sizeof one);
@@ -292,6 +344,17 @@ void vm_vcpu_exited(struct vm *vm)
 int vm_stopped_fd(const struct vm *vm) { return vm->stopped_eventfd; }
 
 struct kvm_vm *vm_kvm(struct vm *vm) { return &vm->kvm; }
+const struct guest_memory *vm_memory(const struct vm *vm) { return &vm->mem; }
+uint32_t vm_ncpus(const struct vm *vm) { return vm->ncpus; }
+int vm_vcpu_fd(const struct vm *vm, uint32_t index) { return vm->vcpus[index].fd; }
+
+enum vm_state vm_get_state(struct vm *vm)
+{
+    pthread_mutex_lock(&vm->lock);
+    enum vm_state state = vm->state;
+    pthread_mutex_unlock(&vm->lock);
+    return state;
+}
 
 void vm_get_status(struct vm *vm, struct vm_status *status)
 {
@@ -327,6 +390,7 @@ void vm_destroy(struct vm *vm)
         serial_uninit(&vm->serial);
     kvm_vm_close(&vm->kvm);
     guest_memory_uninit(&vm->mem);
+    free((void *)vm->vmm_dirty);
     if (vm->stopped_eventfd >= 0)
         close(vm->stopped_eventfd);
     pthread_mutex_destroy(&vm->lock);
@@ -363,5 +427,49 @@ int vm_write_guest(struct vm *vm, uint64_t gpa, const void *data, uint64_t len)
     if (!dst)
         return -EFAULT;
     memcpy(dst, data, len);
+    /* Mark after the copy: a sync that races with us re-sends the page in
+     * the next pass at worst, never misses it. */
+    if (len && atomic_load(&vm->vmm_dirty_on)) {
+        for (uint64_t pfn = gpa / GW_PAGE_SIZE; pfn <= (gpa + len - 1) / GW_PAGE_SIZE; pfn++)
+            atomic_fetch_or(&vm->vmm_dirty[pfn / 64], 1ULL << (pfn % 64));
+    }
+    return 0;
+}
+
+uint64_t vm_dirty_bitmap_words(const struct vm *vm) { return dirty_bitmap_words(&vm->kvm); }
+
+int vm_dirty_start(struct vm *vm)
+{
+    if (!vm->vmm_dirty) {
+        vm->vmm_dirty = calloc(vm_dirty_bitmap_words(vm), sizeof *vm->vmm_dirty);
+        if (!vm->vmm_dirty)
+            return -ENOMEM;
+    }
+    int rc = dirty_log_start(&vm->kvm);
+    if (!rc)
+        atomic_store(&vm->vmm_dirty_on, true);
+    return rc;
+}
+
+void vm_dirty_stop(struct vm *vm)
+{
+    atomic_store(&vm->vmm_dirty_on, false);
+    dirty_log_stop(&vm->kvm);
+}
+
+int vm_dirty_sync(struct vm *vm, uint64_t *bitmap, uint64_t *ndirty)
+{
+    uint64_t from_kvm = 0;
+    int rc = dirty_log_sync(&vm->kvm, bitmap, &from_kvm);
+    if (rc)
+        return rc;
+    /* Count the union: pages both KVM and the VMM dirtied count once. */
+    uint64_t words = vm_dirty_bitmap_words(vm), total = 0;
+    for (uint64_t w = 0; w < words; w++) {
+        if (vm->vmm_dirty && atomic_load_explicit(&vm->vmm_dirty[w], memory_order_relaxed))
+            bitmap[w] |= atomic_exchange(&vm->vmm_dirty[w], 0);
+        total += __builtin_popcountll(bitmap[w]);
+    }
+    *ndirty = total;
     return 0;
 }

@@ -1,19 +1,30 @@
 /*
  * One virtual machine: guest RAM, the KVM VM, its vCPU threads and its
- * devices, and the state machine that the control socket drives.
+ * devices, and the state machine that the control socket and the
+ * migration engine drive.
  *
- *            vm_start            vm_pause
- *   CREATED ----------> RUNNING ----------> PAUSED
- *                          ^                  |
- *                          +------------------+
- *                              vm_resume
+ *   CREATED --+  vm_start             vm_pause
+ *             +-----------> RUNNING -----------> PAUSED
+ *   INCOMING -+               ^   <-----------    |
+ *                             |     vm_resume     |
+ *                   vm_freeze |  vm_thaw          | vm_freeze
+ *                             v     (back to where it came from)
+ *                           FROZEN <--------------+
+ *                             |
+ *                             +--vm_mark_migrated--> MIGRATED
  *
- *   RUNNING, PAUSED --(guest exit | quit | fatal vCPU error)--> STOPPED
- *   CREATED --vm_stop--> STOPPED
+ *   any state --(guest exit | quit | fatal vCPU error | vm_stop)--> STOPPED
  *
- * Threads: the main thread calls everything here; vCPU threads only run
- * guest code and report exits.  vm_stop() may be called from any thread.
- * The VM owns everything it creates.
+ * INCOMING is a VM built for an incoming migration: fresh zeroed RAM, no
+ * image; the migration engine loads its state, then starts it.  FROZEN is
+ * the switchover pause: vCPUs parked like PAUSED, but only the migration
+ * engine may leave it, so an operator's `resume` cannot run a VM whose
+ * state is being sent.  MIGRATED means the destination runs the guest now:
+ * this copy must never run again.
+ *
+ * Threads: the main thread and the migration thread call the transitions;
+ * vCPU threads only run guest code and report exits.  vm_stop() may be
+ * called from any thread.  The VM owns everything it creates.
  */
 #ifndef GW_VMM_VM_H
 #define GW_VMM_VM_H
@@ -21,12 +32,16 @@
 #include <stdint.h>
 
 #include "base/error.h"
+#include "vmm/memory.h"
 
 enum vm_state {
     VM_CREATED,     /* memory, image and devices ready; no vCPU has run */
     VM_RUNNING,     /* vCPU threads are running guest code */
     VM_PAUSED,      /* every vCPU thread is parked outside KVM_RUN */
     VM_STOPPED,     /* the guest exited, was quit, or died; vCPU threads ended */
+    VM_INCOMING,    /* fresh RAM awaiting an incoming migration; no vCPU has run */
+    VM_FROZEN,      /* parked for a migration's switchover; only the engine leaves it */
+    VM_MIGRATED,    /* the destination runs the guest; this copy never runs again */
 };
 
 /* Exit code of a VM that died (triple fault, KVM internal error). */
@@ -38,6 +53,7 @@ struct vm_config {
     uint32_t ncpus;
     const char *cmdline;
     int console_fd;             /* not owned */
+    int incoming;               /* build for an incoming migration (no image) */
 };
 
 struct vm_status {
@@ -62,6 +78,13 @@ int vm_start(struct vm *vm, struct gw_error *err);
 int vm_pause(struct vm *vm, struct gw_error *err);   /* returns once all vCPUs are parked */
 int vm_resume(struct vm *vm, struct gw_error *err);
 
+/* Switchover: park the vCPUs (from RUNNING or PAUSED) so the migration
+ * engine can save their state; vm_thaw returns to the state before;
+ * vm_mark_migrated ends the VM's life here.  Same return convention. */
+int vm_freeze(struct vm *vm, struct gw_error *err);
+int vm_thaw(struct vm *vm, struct gw_error *err);
+int vm_mark_migrated(struct vm *vm, struct gw_error *err);
+
 /* Asks every vCPU to stop; the VM reaches VM_STOPPED with exit_code once
  * they have.  The first call's code wins.  Any thread. */
 void vm_stop(struct vm *vm, int exit_code);
@@ -73,6 +96,21 @@ void vm_get_status(struct vm *vm, struct vm_status *status);
 const char *vm_state_name(enum vm_state state);
 
 struct kvm_vm *vm_kvm(struct vm *vm);
+const struct guest_memory *vm_memory(const struct vm *vm);
+uint32_t vm_ncpus(const struct vm *vm);
+int vm_vcpu_fd(const struct vm *vm, uint32_t index);
+enum vm_state vm_get_state(struct vm *vm);
+
+/* Dirty tracking for migration: KVM's dirty log plus every page the VMM
+ * itself writes into guest RAM (vm_write_guest, device emulation), which
+ * KVM cannot see.  vm_dirty_sync ORs both into bitmap (one bit per page,
+ * vm_dirty_bitmap_words() words), re-arms tracking, and sets *ndirty to
+ * the number of bits now set in bitmap.  One caller at a
+ * time; vm_write_guest may run concurrently on any thread. */
+int vm_dirty_start(struct vm *vm);
+void vm_dirty_stop(struct vm *vm);
+uint64_t vm_dirty_bitmap_words(const struct vm *vm);
+int vm_dirty_sync(struct vm *vm, uint64_t *bitmap, uint64_t *ndirty);
 
 
 
@@ -84,8 +122,9 @@ struct vm_vcpu_regs {
 };
 int vm_get_vcpu_regs(struct vm *vm, uint32_t index, struct vm_vcpu_regs *regs);
 
-/* Copies len bytes into guest RAM at gpa (bounds-checked); for device
- * emulation and test hooks.  Returns 0 or -EFAULT. */
+/* Copies len bytes into guest RAM at gpa (bounds-checked) and marks the
+ * pages dirty for migration; for device emulation and test hooks.  Any
+ * thread.  Returns 0 or -EFAULT. */
 int vm_write_guest(struct vm *vm, uint64_t gpa, const void *data, uint64_t len);
 
 #endif

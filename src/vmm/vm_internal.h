@@ -42,10 +42,16 @@ struct vm {
     pthread_mutex_t lock;       /* guards state, nparked, nexited, exit_code */
     pthread_cond_t cond;        /* signalled when any of those change */
     enum vm_state state;
+    enum vm_state thaw_to;      /* where vm_thaw returns (valid in VM_FROZEN) */
     uint32_t nparked;           /* vCPU threads parked for a pause */
     uint32_t nexited;           /* vCPU threads that left their loop */
     int exit_code;
     bool exit_code_set;
+
+    /* Pages written by the VMM, one bit each; allocated by vm_dirty_start,
+     * set by vm_write_guest with atomic OR, drained by vm_dirty_sync. */
+    _Atomic uint64_t *vmm_dirty;
+    atomic_bool vmm_dirty_on;
 };
 
 /* vcpu.c */

@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vmm/dirty.h"
 
 static void cmd_status(struct vmm_control *control, struct ctl_reply *reply)
 {
@@ -31,22 +30,23 @@ static void cmd_transition(struct vmm_control *control, struct ctl_reply *reply,
 static void cmd_dirty_log(struct vmm_control *control, const char *action,
                           struct ctl_reply *reply)
 {
-    struct kvm_vm *kvm = vm_kvm(control->vm);
-    int rc;
+    struct vm *vm = control->vm;
+    uint64_t words = vm_dirty_bitmap_words(vm);
+    int rc = 0;
     if (!strcmp(action, "start")) {
         if (!control->dirty_bitmap)
-            control->dirty_bitmap = calloc(dirty_bitmap_words(kvm), sizeof(uint64_t));
-        rc = control->dirty_bitmap ? dirty_log_start(kvm) : -ENOMEM;
+            control->dirty_bitmap = calloc(words, sizeof(uint64_t));
+        rc = control->dirty_bitmap ? vm_dirty_start(vm) : -ENOMEM;
     } else if (!strcmp(action, "stop")) {
-        rc = dirty_log_stop(kvm);
+        vm_dirty_stop(vm);
     } else {
         uint64_t ndirty = 0;
         if (!control->dirty_bitmap) {
             ctl_reply_set_error(reply, CTL_ERR_WRONG_STATE, "dirty logging is not started");
             return;
         }
-        rc = dirty_log_sync(kvm, control->dirty_bitmap, &ndirty);
-        memset(control->dirty_bitmap, 0, dirty_bitmap_words(kvm) * sizeof(uint64_t));
+        memset(control->dirty_bitmap, 0, words * sizeof(uint64_t));
+        rc = vm_dirty_sync(vm, control->dirty_bitmap, &ndirty);
         if (!rc)
             reply->result = json_pack("{s:I}", "dirty_pages", (json_int_t)ndirty);
     }
