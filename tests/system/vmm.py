@@ -51,8 +51,10 @@ class Vm:
         self.console_path = os.path.join(tmp_path, "console.log")
         self.stderr_path = os.path.join(tmp_path, "vmm.err")
         self.control_path = os.path.join(tmp_path, "vmm.sock") if control else None
-        argv = [VMM, "--kernel", kernel, "--memory", memory, "--vcpus", str(vcpus),
-                "--cmdline", cmdline, "--console", self.console_path, *extra]
+        argv = [VMM, "--memory", memory, "--vcpus", str(vcpus), "--cmdline", cmdline,
+                "--console", self.console_path, *extra]
+        if kernel:
+            argv += ["--kernel", kernel]
         if control:
             argv += ["--control", self.control_path]
         self.stderr = open(self.stderr_path, "wb")

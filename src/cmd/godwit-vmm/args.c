@@ -12,10 +12,14 @@
 
 const char vmm_usage[] =
     "usage: godwit-vmm --kernel IMAGE [options]\n"
+    "       godwit-vmm --incoming tcp:HOST:PORT [options]\n"
     "\n"
-    "Runs one virtual machine under KVM until the guest exits.\n"
+    "Runs one virtual machine under KVM until the guest exits, or receives a\n"
+    "running one from another godwit-vmm (live migration) and runs it.\n"
     "\n"
-    "  --kernel IMAGE     ELF64 guest image (required)\n"
+    "  --kernel IMAGE     ELF64 guest image (required unless --incoming)\n"
+    "  --incoming URI     wait for a migration on tcp:HOST:PORT instead of booting;\n"
+    "                     --memory and --vcpus must match the source\n"
     "  --memory SIZE      guest RAM, e.g. 512M or 4G (default 256M; 2M..64G, 4 KiB aligned)\n"
     "  --vcpus N          number of vCPUs (default 1, at most 64)\n"
     "  --cmdline STRING   command line passed to the guest (at most 1023 bytes)\n"
@@ -24,9 +28,10 @@ const char vmm_usage[] =
     "  --log-level LEVEL  error, warn, info (default) or debug\n"
     "  --help             show this text\n"
     "\n"
-    "Exit status: the guest's exit code; 0 after a `quit` request; 1 if the VM\n"
-    "could not be set up; 2 for bad arguments; 125 if the VM died (triple\n"
-    "fault or KVM error).\n";
+    "Exit status: the guest's exit code; 0 after a `quit` request or once the VM\n"
+    "has migrated away; 1 if the VM could not be set up or an incoming\n"
+    "migration failed; 2 for bad arguments; 125 if the VM died (triple fault\n"
+    "or KVM error).\n";
 
 static int parse_u32(const char *text, uint32_t *out)
 {
@@ -54,7 +59,7 @@ static int parse_log_level(const char *text, enum gw_log_level *level)
 int vmm_args_parse(int argc, char **argv, struct vmm_args *args, struct gw_error *err)
 {
     enum { OPT_KERNEL = 1, OPT_MEMORY, OPT_VCPUS, OPT_CMDLINE, OPT_CONSOLE, OPT_CONTROL,
-           OPT_LOG_LEVEL, OPT_HELP };
+           OPT_LOG_LEVEL, OPT_HELP, OPT_INCOMING };
     static const struct option options[] = {
         { "kernel", required_argument, NULL, OPT_KERNEL },
         { "memory", required_argument, NULL, OPT_MEMORY },
@@ -64,6 +69,7 @@ int vmm_args_parse(int argc, char **argv, struct vmm_args *args, struct gw_error
         { "control", required_argument, NULL, OPT_CONTROL },
         { "log-level", required_argument, NULL, OPT_LOG_LEVEL },
         { "help", no_argument, NULL, OPT_HELP },
+        { "incoming", required_argument, NULL, OPT_INCOMING },
         { 0 },
     };
 
@@ -88,6 +94,7 @@ int vmm_args_parse(int argc, char **argv, struct vmm_args *args, struct gw_error
         case OPT_CMDLINE: args->cmdline = optarg; break;
         case OPT_CONSOLE: args->console = optarg; break;
         case OPT_CONTROL: args->control = optarg; break;
+        case OPT_INCOMING: args->incoming = optarg; break;
         case OPT_LOG_LEVEL:
             if (parse_log_level(optarg, &args->log_level))
                 return gw_error_set(err, -EINVAL,
@@ -102,7 +109,7 @@ int vmm_args_parse(int argc, char **argv, struct vmm_args *args, struct gw_error
     }
     if (optind < argc)
         return gw_error_set(err, -EINVAL, "unexpected argument '%s'", argv[optind]);
-    if (!args->kernel)
+    if (!args->kernel && !args->incoming)
         return gw_error_set(err, -EINVAL, "--kernel IMAGE is required");
     if (strlen(args->cmdline) >= GW_CMDLINE_MAX)
         return gw_error_set(err, -EINVAL, "--cmdline: %zu bytes is longer than %d",

@@ -12,12 +12,13 @@
 #include "base/log.h"
 
 struct vmm_args {
-    const char *kernel;         /* required */
+    const char *kernel;         /* required, except with --incoming */
     uint64_t memory_bytes;      /* default 256M */
     uint32_t vcpus;             /* default 1 */
     const char *cmdline;        /* default "" */
     const char *console;        /* file path; NULL = stdout */
     const char *control;        /* Unix socket path; NULL = none */
+    const char *incoming;       /* tcp:HOST:PORT to receive a migration on; NULL = boot */
     enum gw_log_level log_level;
     bool help;
 };

@@ -2,6 +2,7 @@
 #include "control.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -93,6 +94,130 @@ static void cmd_poke(struct vmm_control *control, const struct ctl_request *req,
                             (unsigned long long)addr);
 }
 
+/* Reads an optional non-negative integer argument into *out.  Returns
+ * false (with an error reply) if present but not such a number. */
+static bool arg_u64(const struct ctl_request *req, const char *name, uint64_t *out,
+                    struct ctl_reply *reply)
+{
+    json_t *v = json_object_get(req->args, name);
+    if (!v)
+        return true;
+    if (!json_is_integer(v) || json_integer_value(v) < 0) {
+        ctl_reply_set_error(reply, CTL_ERR_BAD_REQUEST, "\"%s\" must be a non-negative integer",
+                            name);
+        return false;
+    }
+    *out = (uint64_t)json_integer_value(v);
+    return true;
+}
+
+static bool policy_args(const struct ctl_request *req, struct mig_policy *p,
+                        struct ctl_reply *reply)
+{
+    return arg_u64(req, "max_downtime_ms", &p->max_downtime_ms, reply) &&
+           arg_u64(req, "max_bandwidth", &p->max_bandwidth, reply) &&
+           arg_u64(req, "timeout_s", &p->timeout_s, reply);
+}
+
+static bool migration_running(const struct vmm_control *control)
+{
+    struct mig_stats st;
+    if (!control->migration)
+        return false;
+    mig_out_query(control->migration, &st);
+    return !mig_state_is_final(st.state);
+}
+
+static void cmd_migrate(struct vmm_control *control, const struct ctl_request *req,
+                        struct ctl_reply *reply)
+{
+    json_t *uri = json_object_get(req->args, "uri");
+    json_t *verify = json_object_get(req->args, "verify_memory");
+    struct mig_policy policy = { .max_downtime_ms = MIG_DEFAULT_MAX_DOWNTIME_MS,
+                                 .timeout_s = MIG_DEFAULT_TIMEOUT_S };
+    if (!json_is_string(uri)) {
+        ctl_reply_set_error(reply, CTL_ERR_BAD_REQUEST, "migrate needs \"uri\": \"tcp:HOST:PORT\"");
+        return;
+    }
+    if (verify && !json_is_boolean(verify)) {
+        ctl_reply_set_error(reply, CTL_ERR_BAD_REQUEST, "\"verify_memory\" must be true or false");
+        return;
+    }
+    if (!policy_args(req, &policy, reply))
+        return;
+    policy.verify_memory = json_is_true(verify);
+    if (migration_running(control)) {
+        ctl_reply_set_error(reply, CTL_ERR_WRONG_STATE, "a migration is already running");
+        return;
+    }
+    enum vm_state state = vm_get_state(control->vm);
+    if (state != VM_RUNNING && state != VM_PAUSED) {
+        ctl_reply_set_error(reply, CTL_ERR_WRONG_STATE, "VM is %s: only a running or paused VM "
+                            "can migrate", vm_state_name(state));
+        return;
+    }
+    struct gw_error err = { 0 };
+    struct mig_out *job = mig_out_start(control->vm, json_string_value(uri), &policy, &err);
+    if (!job) {
+        ctl_reply_set_error(reply, err.code == -EINVAL ? CTL_ERR_BAD_REQUEST : CTL_ERR_FAILED,
+                            "%s", err.msg);
+        return;
+    }
+    mig_out_destroy(control->migration);
+    control->migration = job;
+    reply->result = json_pack("{s:s}", "state", "setup");
+}
+
+static void cmd_migrate_set(struct vmm_control *control, const struct ctl_request *req,
+                            struct ctl_reply *reply)
+{
+    if (!migration_running(control)) {
+        ctl_reply_set_error(reply, CTL_ERR_WRONG_STATE, "no migration is running");
+        return;
+    }
+    struct mig_policy policy;
+    mig_out_get_policy(control->migration, &policy);
+    if (!policy_args(req, &policy, reply))
+        return;
+    mig_out_set_policy(control->migration, &policy);
+    reply->result = json_pack("{s:I, s:I, s:I}", "max_downtime_ms",
+                              (json_int_t)policy.max_downtime_ms, "max_bandwidth",
+                              (json_int_t)policy.max_bandwidth, "timeout_s",
+                              (json_int_t)policy.timeout_s);
+}
+
+static void cmd_migrate_cancel(struct vmm_control *control, struct ctl_reply *reply)
+{
+    if (!migration_running(control)) {
+        ctl_reply_set_error(reply, CTL_ERR_WRONG_STATE, "no migration is running");
+        return;
+    }
+    mig_out_cancel(control->migration);
+}
+
+static void cmd_query_migrate(struct vmm_control *control, struct ctl_reply *reply)
+{
+    if (!control->migration) {
+        reply->result = json_pack("{s:s}", "state", "none");
+        return;
+    }
+    struct mig_stats s;
+    mig_out_query(control->migration, &s);
+    reply->result = json_pack(
+        "{s:s, s:I, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+        "state", mig_state_name(s.state), "elapsed_ms", (json_int_t)s.elapsed_ms,
+        "pass", (int)s.pass, "bytes_sent", (json_int_t)s.bytes_sent,
+        "pages_sent", (json_int_t)s.pages_sent, "zero_pages", (json_int_t)s.zero_pages,
+        "remaining_bytes", (json_int_t)s.remaining_bytes, "total_bytes",
+        (json_int_t)s.total_bytes, "throughput_bps", (json_int_t)s.throughput_bps,
+        "dirty_pages_per_s", (json_int_t)s.dirty_pages_per_s, "expected_downtime_ms",
+        (json_int_t)(s.expected_downtime_ms == UINT64_MAX ? -1 : (json_int_t)s.expected_downtime_ms),
+        "setup_ms", (json_int_t)s.setup_ms, "downtime_ms", (json_int_t)s.downtime_ms,
+        "total_ms", (json_int_t)s.total_ms);
+    if (s.error[0])
+        json_object_set_new(reply->result, "error", json_string(s.error));
+}
+
 void vmm_control_handle(void *opaque, const struct ctl_request *req, struct ctl_reply *reply)
 {
     struct vmm_control *control = opaque;
@@ -104,6 +229,14 @@ void vmm_control_handle(void *opaque, const struct ctl_request *req, struct ctl_
         cmd_transition(control, reply, vm_pause);
     else if (!strcmp(cmd, "resume"))
         cmd_transition(control, reply, vm_resume);
+    else if (!strcmp(cmd, "migrate"))
+        cmd_migrate(control, req, reply);
+    else if (!strcmp(cmd, "migrate-set"))
+        cmd_migrate_set(control, req, reply);
+    else if (!strcmp(cmd, "migrate-cancel"))
+        cmd_migrate_cancel(control, reply);
+    else if (!strcmp(cmd, "query-migrate"))
+        cmd_query_migrate(control, reply);
     else if (!strcmp(cmd, "poke"))
         cmd_poke(control, req, reply);
     else if (!strcmp(cmd, "regs"))
@@ -118,12 +251,15 @@ void vmm_control_handle(void *opaque, const struct ctl_request *req, struct ctl_
     else
         ctl_reply_set_error(reply, CTL_ERR_UNKNOWN_COMMAND,
                             "unknown command '%s' (known: status, pause, resume, quit, regs, poke, "
-                            "dirty-log-start, dirty-log-sync, dirty-log-stop)",
+                            "dirty-log-start, dirty-log-sync, dirty-log-stop, migrate, migrate-set, "
+                            "migrate-cancel, query-migrate)",
                             cmd);
 }
 
 void vmm_control_uninit(struct vmm_control *control)
 {
+    mig_out_destroy(control->migration);
+    control->migration = NULL;
     free(control->dirty_bitmap);
     control->dirty_bitmap = NULL;
 }

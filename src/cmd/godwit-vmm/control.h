@@ -9,6 +9,12 @@
  *   dirty-log-start   turn on KVM dirty logging for guest RAM
  *   dirty-log-sync    {dirty_pages}: pages dirtied since the last sync
  *   dirty-log-stop    turn it off again
+ *   migrate {uri, max_downtime_ms, max_bandwidth, timeout_s, verify_memory}
+ *                     start an outgoing live migration (mig/outgoing.h)
+ *   migrate-set {max_downtime_ms, max_bandwidth, timeout_s}
+ *                     change the running migration's policy
+ *   migrate-cancel    cancel it (the VM keeps running here)
+ *   query-migrate     its state and progress figures ({"state": "none"} if none)
  *
  * Runs on the main thread only.
  */
@@ -18,11 +24,13 @@
 #include <stdint.h>
 
 #include "ctl/server.h"
+#include "mig/outgoing.h"
 #include "vmm/vm.h"
 
 struct vmm_control {
     struct vm *vm;              /* not owned */
     uint64_t *dirty_bitmap;     /* owned; allocated by dirty-log-start */
+    struct mig_out *migration;  /* owned; the last outgoing migration, or NULL */
     int quit_requested;
 };
 

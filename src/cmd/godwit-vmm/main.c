@@ -1,7 +1,8 @@
 /*
  * godwit-vmm: one process, one VM.  Wires the argument parser, the VM
- * (vmm/vm.h) and the control server (ctl/server.h) together, then waits
- * on the control socket and the VM's "stopped" event until the VM ends.
+ * (vmm/vm.h), the control server (ctl/server.h) and the migration engine
+ * (mig/) together, then waits on the control socket, the migrations and
+ * the VM's "stopped" event until the VM ends.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -15,6 +16,7 @@
 #include "base/log.h"
 #include "control.h"
 #include "ctl/server.h"
+#include "mig/incoming.h"
 #include "vmm/vm.h"
 
 #define EXIT_SETUP_FAILED 1
@@ -27,20 +29,53 @@ static int open_console(const char *path)
     return open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
 }
 
-/* Serves the control socket until the VM stops. */
-static void run_until_stopped(struct vm *vm, struct ctl_server *server)
+/* An outgoing migration finished: if the guest now runs on the
+ * destination, this VMM's work is done. */
+static void outgoing_done(struct vmm_control *control)
 {
-    struct pollfd fds[2] = {
-        { .fd = vm_stopped_fd(vm), .events = POLLIN },
-        { .fd = server ? ctl_server_fd(server) : -1, .events = POLLIN },
-    };
+    struct mig_stats st;
+    uint64_t count;
+    ssize_t ignored = read(mig_out_done_fd(control->migration), &count, sizeof count);
+    (void)ignored;
+    mig_out_query(control->migration, &st);
+    if (st.state == MIG_COMPLETED)
+        vm_stop(control->vm, 0);
+}
+
+/* An incoming migration finished: the guest runs, or we give up. */
+static void incoming_done(struct vm *vm, struct mig_in **incoming)
+{
+    struct gw_error err = { 0 };
+    if (mig_in_result(*incoming, &err)) {
+        fprintf(stderr, "godwit-vmm: incoming migration failed: %s\n", err.msg);
+        vm_stop(vm, EXIT_SETUP_FAILED);
+    }
+    mig_in_destroy(*incoming);
+    *incoming = NULL;
+}
+
+/* Serves the control socket and the migrations until the VM stops. */
+static void run_until_stopped(struct vm *vm, struct ctl_server *server,
+                              struct vmm_control *control, struct mig_in **incoming)
+{
     for (;;) {
-        if (poll(fds, 2, -1) < 0 && errno != EINTR)
+        struct pollfd fds[4] = {
+            { .fd = vm_stopped_fd(vm), .events = POLLIN },
+            { .fd = server ? ctl_server_fd(server) : -1, .events = POLLIN },
+            { .fd = control->migration ? mig_out_done_fd(control->migration) : -1,
+              .events = POLLIN },
+            { .fd = *incoming ? mig_in_done_fd(*incoming) : -1, .events = POLLIN },
+        };
+        if (poll(fds, 4, -1) < 0 && errno != EINTR)
             return;
         if (fds[0].revents)
             return;
         if (fds[1].revents)
             ctl_server_dispatch(server);
+        if (fds[2].revents && control->migration)
+            outgoing_done(control);
+        if (fds[3].revents)
+            incoming_done(vm, incoming);
     }
 }
 
@@ -72,6 +107,7 @@ int main(int argc, char **argv)
         .ncpus = args.vcpus,
         .cmdline = args.cmdline,
         .console_fd = console_fd,
+        .incoming = args.incoming != NULL,
     };
     struct vm *vm = vm_create(&config, &err);
     if (!vm) {
@@ -90,19 +126,31 @@ int main(int argc, char **argv)
         }
     }
 
-    LOG_INFO("vmm", "vm starting: %u vCPUs, %llu MiB, kernel %s", args.vcpus,
-             (unsigned long long)(args.memory_bytes >> 20), args.kernel);
     int exit_code = EXIT_SETUP_FAILED;
-    if (vm_start(vm, &err) == 0) {
-        run_until_stopped(vm, server);
+    struct mig_in *incoming = NULL;
+    int rc;
+    if (args.incoming) {
+        LOG_INFO("vmm", "vm waiting for a migration: %u vCPUs, %llu MiB", args.vcpus,
+                 (unsigned long long)(args.memory_bytes >> 20));
+        incoming = mig_in_start(vm, args.incoming, &err);
+        rc = incoming ? 0 : -1;
+    } else {
+        LOG_INFO("vmm", "vm starting: %u vCPUs, %llu MiB, kernel %s", args.vcpus,
+                 (unsigned long long)(args.memory_bytes >> 20), args.kernel);
+        rc = vm_start(vm, &err);
+    }
+    if (rc == 0) {
+        run_until_stopped(vm, server, &control, &incoming);
         struct vm_status st;
         vm_get_status(vm, &st);
         exit_code = st.exit_code;
         LOG_INFO("vmm", "vm stopped: exit code %d%s", exit_code,
-                 control.quit_requested ? " (quit requested)" : "");
+                 control.quit_requested ? " (quit requested)"
+                 : st.state == VM_MIGRATED ? " (migrated away)" : "");
     } else {
         fprintf(stderr, "godwit-vmm: %s\n", err.msg);
     }
+    mig_in_destroy(incoming);
     ctl_server_destroy(server);
     vmm_control_uninit(&control);
     vm_destroy(vm);
