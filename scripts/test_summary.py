@@ -5,7 +5,8 @@
 - unit: cmocka's "[  PASSED  ] N test(s)." / "[  FAILED  ] N test(s)" lines
   in meson's test log (a unit binary that crashed before printing counts
   as one failure);
-- system: pytest's JUnit XML.
+- system: pytest's JUnit XML;
+- fuzz: the bounded fuzz run's verdict in fuzz-result.txt, if it ran.
 
 Usage: test_summary.py BUILD_DIR
 Exit status: 0 if nothing failed, 1 otherwise.
@@ -48,14 +49,26 @@ def system_counts(build):
     return total - failed - skipped, failed, skipped
 
 
+def fuzz_counts(build):
+    """The bounded fuzz run, if one ran: one test that passed or failed."""
+    path = os.path.join(build, "fuzz-result.txt")
+    if not os.path.exists(path):
+        return 0, 0
+    with open(path) as f:
+        return (1, 0) if f.read().strip() == "passed" else (0, 1)
+
+
 def main():
     build = sys.argv[1]
     up, uf = unit_counts(build)
     sp, sf, ss = system_counts(build)
+    fp, ff = fuzz_counts(build)
     print(f"unit: {up} passed, {uf} failed")
     print(f"system: {sp} passed, {sf} failed, {ss} skipped")
-    print(f"{up + sp} passed, {uf + sf} failed, {ss} skipped")
-    return 1 if uf + sf else 0
+    if fp + ff:
+        print(f"fuzz: {fp} passed, {ff} failed")
+    print(f"{up + sp + fp} passed, {uf + sf + ff} failed, {ss} skipped")
+    return 1 if uf + sf + ff else 0
 
 
 if __name__ == "__main__":

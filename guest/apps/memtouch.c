@@ -143,7 +143,10 @@ static void report(struct reporter *r, uint64_t now)
 
 /* Pacing: each batch is due BATCH / rate_per_cpu seconds after the last.
  * A writer that fell behind by more than MAX_LAG_NS (it was paused, or
- * migrated) starts afresh instead of bursting to catch up. */
+ * migrated) starts afresh instead of bursting to catch up.  A writer that
+ * is ahead halts until the next timer tick instead of spinning, so a paced
+ * guest leaves the host's CPUs to others (like the migration that moves
+ * it); it then writes in bursts of up to a tick's worth of pages. */
 #define MAX_LAG_NS 100000000ULL
 
 static void pace(uint64_t *due_ns, struct reporter *r)
@@ -157,7 +160,7 @@ static void pace(uint64_t *due_ns, struct reporter *r)
     if (now > *due_ns + MAX_LAG_NS)
         *due_ns = now;
     while (now < *due_ns) {
-        cpu_relax();
+        sdk_idle();
         now = clock_ns();
         if (r)
             report(r, now);

@@ -32,6 +32,9 @@ unsigned sdk_ncpus(void);
 uint64_t sdk_free_ram_start(void);
 /* Ends the VM with this exit code (0..255).  Never returns. */
 __attribute__((noreturn)) void sdk_exit(int code);
+/* Gives the vCPU back to the host until the next interrupt (at most one
+ * timer tick, 1/TIMER_HZ s): a guest with nothing to do should not spin. */
+void sdk_idle(void);
 /* Current privilege level (3 in workloads). */
 unsigned sdk_cpl(void);
 

@@ -27,6 +27,7 @@
 #define SYS_PARK 1      /* this vCPU has no more work: halt with interrupts on */
 #define SYS_WRITE 2     /* console output: rdi = buffer, rsi = length */
 #define SYS_EXIT 3      /* end the VM: rdi = exit code */
+#define SYS_IDLE 4      /* halt until the next interrupt (at most one timer tick) */
 
 struct trap_frame {
     uint64_t r15, r14, r13, r12, r11, r10, r9, r8;

@@ -24,6 +24,11 @@ uint64_t syscall_dispatch(uint64_t nr, uint64_t a, uint64_t b)
     case SYS_WRITE:
         outsb(GW_PORT_CONSOLE, (const void *)a, b > 4096 ? 4096 : b);
         return 0;
+    case SYS_IDLE:
+        /* sti takes effect after the next instruction, so no interrupt
+         * can slip in between it and hlt and leave us halted. */
+        __asm__ volatile("sti; hlt; cli" ::: "memory");
+        return 0;
     case SYS_EXIT:
         outl(GW_PORT_EXIT, (uint32_t)a);
         park();

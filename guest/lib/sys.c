@@ -75,6 +75,14 @@ void console_write(const char *s, uint64_t n)
     __atomic_store_n(&console_lock, 0, __ATOMIC_RELEASE);
 }
 
+void sdk_idle(void)
+{
+    if (sdk_cpl() == 0)
+        __asm__ volatile("sti; hlt; cli" ::: "memory");
+    else
+        syscall2(SYS_IDLE, 0, 0);
+}
+
 void sdk_user_start(unsigned cpu)
 {
     app_main(cpu);

@@ -42,12 +42,16 @@ void ctl_reply_set_error(struct ctl_reply *reply, const char *code, const char *
 struct ctl_server *ctl_server_create(const char *path, ctl_handler_fn handler, void *opaque,
                                      struct gw_error *err)
 {
+    /* Bind under a temporary name and rename it into place once listening:
+     * whoever waits for the path to appear can connect at once. */
     struct sockaddr_un addr = { .sun_family = AF_UNIX };
-    if (strlen(path) >= sizeof addr.sun_path) {
+    char tmp_path[sizeof addr.sun_path];
+    if (strlen(path) + 16 >= sizeof addr.sun_path) {
         gw_error_set(err, -ENAMETOOLONG, "control socket path %s is too long", path);
         return NULL;
     }
-    strcpy(addr.sun_path, path);
+    snprintf(tmp_path, sizeof tmp_path, "%s.tmp%d", path, (int)getpid());
+    strcpy(addr.sun_path, tmp_path);
 
     struct ctl_server *server = calloc(1, sizeof *server);
     if (!server) {
@@ -61,10 +65,11 @@ struct ctl_server *ctl_server_create(const char *path, ctl_handler_fn handler, v
         server->clients[i].fd = -1;
 
     server->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    unlink(path);
+    unlink(tmp_path);
     if (server->listen_fd < 0 || bind(server->listen_fd, (struct sockaddr *)&addr, sizeof addr) < 0 ||
-        listen(server->listen_fd, 8) < 0) {
+        listen(server->listen_fd, 8) < 0 || rename(tmp_path, path) < 0) {
         gw_error_set(err, -errno, "cannot listen on control socket %s: %s", path, strerror(errno));
+        unlink(tmp_path);
         ctl_server_destroy(server);
         return NULL;
     }

@@ -23,11 +23,13 @@
 #include "mig/conn.h"
 #include "mig/machine.h"
 #include "mig/proto.h"
+#include "mig/ramsink.h"
 
 #define RECORD_TIMEOUT_MS 60000     /* a source silent this long is gone */
 
 struct mig_in {
     struct vm *vm;              /* borrowed */
+    pthread_mutex_t fd_lock;    /* guards listen_fd and conn.fd against mig_in_destroy */
     int listen_fd;
     struct mig_conn conn;
     pthread_t thread;
@@ -35,6 +37,7 @@ struct mig_in {
     int result;
     struct gw_error err;
     uint64_t pages, passes;
+    struct ramsink sink;
 };
 
 static uint64_t realtime_ns(void)
@@ -78,7 +81,7 @@ static int check_digest(struct mig_in *in, struct rbuf *r, struct gw_error *err)
     int rc = theirs && ours ? mig_digest_decode(r, theirs, &n_theirs, err)
                             : gw_error_set(err, -ENOMEM, "out of memory for the digest");
     if (!rc) {
-        uint32_t n_ours = mig_digest_compute(mem->host, mem->bytes, ours);
+        uint32_t n_ours = mig_digest_compute_fd(mem->memfd, mem->host, mem->bytes, ours);
         if (n_ours != n_theirs)
             rc = gw_error_set(err, -EPROTO, "digest covers %u regions, expected %u", n_theirs,
                               n_ours);
@@ -120,7 +123,11 @@ static int receive(struct mig_in *in, struct mig_machine_state *state, struct gw
             hello_done = true;
             break;
         case MIG_REC_RAM:
-            rc = mig_ram_load(&r, mem->host, mem->bytes, &in->pages, err);
+            rc = mig_ram_decode(&r, mem->bytes, ramsink_page, &in->sink, &in->pages, err);
+            if (rc)
+                ramsink_discard(&in->sink);
+            else
+                rc = ramsink_flush(&in->sink, err);
             break;
         case MIG_REC_PASS_END:
             in->passes++;
@@ -186,8 +193,13 @@ static void *incoming_thread(void *arg)
     struct mig_in *in = arg;
     struct gw_error *err = &in->err;
     struct mig_machine_state state;
-    int rc = mig_conn_accept(&in->conn, in->listen_fd, err);
-    in->listen_fd = -1;
+    struct mig_conn conn;
+    int rc = mig_conn_accept(&conn, in->listen_fd, err);
+    pthread_mutex_lock(&in->fd_lock);
+    in->listen_fd = -1;         /* mig_conn_accept closed it */
+    if (!rc)
+        in->conn = conn;
+    pthread_mutex_unlock(&in->fd_lock);
     if (!rc) {
         LOG_INFO("mig", "migration=in accepted a connection");
         rc = mig_machine_state_init(&state, vm_ncpus(in->vm), err);
@@ -214,7 +226,9 @@ static void *incoming_thread(void *arg)
                  "guest running",
                  (unsigned long long)in->pages, (unsigned long long)in->passes,
                  (unsigned long long)(in->conn.bytes_received >> 20));
+    pthread_mutex_lock(&in->fd_lock);
     mig_conn_close(&in->conn);
+    pthread_mutex_unlock(&in->fd_lock);
     uint64_t one = 1;
     ssize_t ignored = write(in->done_fd, &one, sizeof one);
     (void)ignored;
@@ -230,6 +244,8 @@ struct mig_in *mig_in_start(struct vm *vm, const char *uri, struct gw_error *err
     }
     in->vm = vm;
     in->conn.fd = -1;
+    pthread_mutex_init(&in->fd_lock, NULL);
+    ramsink_init(&in->sink, vm_memory(vm)->memfd);
     in->listen_fd = mig_listen(uri, err);
     if (in->listen_fd < 0) {
         free(in);
@@ -253,11 +269,14 @@ void mig_in_destroy(struct mig_in *in)
     if (!in)
         return;
     /* Unblock accept() or recv() if the thread still waits. */
+    pthread_mutex_lock(&in->fd_lock);
     if (in->listen_fd >= 0)
         shutdown(in->listen_fd, SHUT_RDWR);
     if (in->conn.fd >= 0)
         shutdown(in->conn.fd, SHUT_RDWR);
+    pthread_mutex_unlock(&in->fd_lock);
     pthread_join(in->thread, NULL);
+    pthread_mutex_destroy(&in->fd_lock);
     close(in->done_fd);
     free(in);
 }

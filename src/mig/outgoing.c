@@ -341,7 +341,7 @@ static int send_digest(struct mig_out *job, struct gw_error *err)
     struct mig_digest_region *regions = calloc(MIG_DIGEST_MAX_REGIONS, sizeof *regions);
     if (!regions)
         return gw_error_set(err, -ENOMEM, "out of memory for the digest");
-    uint32_t n = mig_digest_compute(mem->host, mem->bytes, regions);
+    uint32_t n = mig_digest_compute_fd(mem->memfd, mem->host, mem->bytes, regions);
     struct wbuf w;
     wbuf_init(&w);
     mig_digest_encode(regions, n, &w);
@@ -360,23 +360,34 @@ static int send_digest(struct mig_out *job, struct gw_error *err)
 static enum mig_state switchover(struct mig_out *job, uint32_t pass, struct gw_error *err)
 {
     set_state(job, MIG_SWITCHOVER);
-    uint64_t pause_ns = now_ns(CLOCK_REALTIME), pause_mono = mono_ns();
+    uint64_t pause_ns = now_ns(CLOCK_REALTIME), t[6];
+    t[0] = mono_ns();
     if (vm_freeze(job->vm, err))
         return MIG_FAILED;
+    t[1] = mono_ns();
 
     uint64_t ndirty = 0;
     struct rbuf r;
     int rc = sync_dirty(job, &ndirty, 0, err);
     if (!rc)
         rc = send_dirty_pages(job, pass, err);
+    t[2] = mono_ns();
     if (!rc)
         rc = mig_machine_send(job->vm, &job->conn, err);
+    t[3] = mono_ns();
     if (!rc && policy_now(job).verify_memory)
         rc = send_digest(job, err);
+    t[4] = mono_ns();
     if (!rc)
         rc = mig_conn_send(&job->conn, MIG_REC_COMPLETE, NULL, err);
     if (!rc)
         rc = expect_record(job, MIG_REC_READY, &r, err);
+    t[5] = mono_ns();
+    LOG_INFO("mig", "migration=out switchover freeze=%lluus last_pages=%llu in %lluus "
+             "state=%lluus digest=%lluus load_and_ready=%lluus",
+             (unsigned long long)(t[1] - t[0]) / 1000, (unsigned long long)ndirty,
+             (unsigned long long)(t[2] - t[1]) / 1000, (unsigned long long)(t[3] - t[2]) / 1000,
+             (unsigned long long)(t[4] - t[3]) / 1000, (unsigned long long)(t[5] - t[4]) / 1000);
     if (rc) {
         struct gw_error thaw_err = { 0 };
         if (vm_thaw(job->vm, &thaw_err))
@@ -396,8 +407,6 @@ static enum mig_state switchover(struct mig_out *job, uint32_t pass, struct gw_e
     job->stats.downtime_ms = resumed_ns > pause_ns ? (resumed_ns - pause_ns) / 1000000 : 0;
     job->stats.total_ms = (mono_ns() - job->start_ns) / 1000000;
     pthread_mutex_unlock(&job->lock);
-    LOG_DEBUG("mig", "migration=out switchover took %llu ms on the source clock",
-              (unsigned long long)((mono_ns() - pause_mono) / 1000000));
     return MIG_COMPLETED;
 }
 

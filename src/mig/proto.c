@@ -4,6 +4,8 @@
 #include <errno.h>
 #include <string.h>
 #include <endian.h>
+#include <sys/types.h>
+#include <unistd.h>
 #include <xxhash.h>
 
 const char *mig_record_name(uint16_t type)
@@ -79,8 +81,8 @@ void mig_ram_end(struct wbuf *w, uint32_t count)
     }
 }
 
-int mig_ram_load(struct rbuf *r, uint8_t *ram, uint64_t ram_bytes, uint64_t *npages,
-                 struct gw_error *err)
+int mig_ram_decode(struct rbuf *r, uint64_t ram_bytes, mig_page_fn page, void *opaque,
+                   uint64_t *npages, struct gw_error *err)
 {
     uint32_t count = rbuf_get_u32(r);
     if (r->err)
@@ -96,23 +98,37 @@ int mig_ram_load(struct rbuf *r, uint8_t *ram, uint64_t ram_bytes, uint64_t *npa
         if (gpa >= ram_bytes || ram_bytes - gpa < MIG_PAGE_BYTES)
             return gw_error_set(err, -EPROTO, "page address 0x%llx is outside guest RAM",
                                 (unsigned long long)gpa);
-        if (enc == MIG_PAGE_ZERO) {
-            memset(ram + gpa, 0, MIG_PAGE_BYTES);
-        } else if (enc == MIG_PAGE_RAW) {
-            const uint8_t *data = rbuf_take(r, MIG_PAGE_BYTES);
+        const uint8_t *data = NULL;
+        if (enc == MIG_PAGE_RAW) {
+            data = rbuf_take(r, MIG_PAGE_BYTES);
             if (!data)
                 return gw_error_set(err, -EPROTO, "RAM record truncated in page 0x%llx",
                                     (unsigned long long)gpa);
-            memcpy(ram + gpa, data, MIG_PAGE_BYTES);
-        } else {
+        } else if (enc != MIG_PAGE_ZERO) {
             return gw_error_set(err, -EPROTO, "unknown page encoding %llu",
                                 (unsigned long long)enc);
         }
+        page(opaque, gpa, data);
     }
     if (rbuf_left(r))
         return gw_error_set(err, -EPROTO, "%zu stray bytes after a RAM record", rbuf_left(r));
     *npages += count;
     return 0;
+}
+
+static void copy_page(void *opaque, uint64_t gpa, const uint8_t *data)
+{
+    uint8_t *ram = opaque;
+    if (data)
+        memcpy(ram + gpa, data, MIG_PAGE_BYTES);
+    else
+        memset(ram + gpa, 0, MIG_PAGE_BYTES);
+}
+
+int mig_ram_load(struct rbuf *r, uint8_t *ram, uint64_t ram_bytes, uint64_t *npages,
+                 struct gw_error *err)
+{
+    return mig_ram_decode(r, ram_bytes, copy_page, ram, npages, err);
 }
 
 void mig_section_begin(struct wbuf *w, const char *name, uint32_t instance, uint32_t version)
@@ -143,18 +159,61 @@ int mig_section_header_decode(struct rbuf *r, char name[MIG_SECTION_NAME_MAX + 1
     return 0;
 }
 
-uint32_t mig_digest_compute(const uint8_t *ram, uint64_t ram_bytes,
-                            struct mig_digest_region *regions)
+static void hash_pages(XXH3_state_t *state, const uint8_t *ram, uint64_t from, uint64_t to)
+{
+    for (uint64_t gpa = from; gpa < to; gpa += MIG_PAGE_BYTES) {
+        if (mig_page_is_zero(ram + gpa))
+            continue;
+        uint64_t le = htole64(gpa);
+        XXH3_64bits_update(state, &le, sizeof le);
+        XXH3_64bits_update(state, ram + gpa, MIG_PAGE_BYTES);
+    }
+}
+
+static uint64_t region_hash(XXH3_state_t *state, int memfd, const uint8_t *ram, uint64_t start,
+                            uint64_t end)
+{
+    XXH3_64bits_reset(state);
+    uint64_t pos = start;
+    while (pos < end) {
+        uint64_t data = pos, hole = end;
+        if (memfd >= 0) {
+            off_t d = lseek(memfd, (off_t)pos, SEEK_DATA);
+            if (d < 0 || (uint64_t)d >= end)
+                break;                  /* only holes left in this region */
+            off_t h = lseek(memfd, d, SEEK_HOLE);
+            data = (uint64_t)d;
+            hole = h < 0 || (uint64_t)h > end ? end : (uint64_t)h;
+        }
+        hash_pages(state, ram, data, hole);
+        pos = hole;
+    }
+    return XXH3_64bits_digest(state);
+}
+
+uint32_t mig_digest_compute_fd(int memfd, const uint8_t *ram, uint64_t ram_bytes,
+                               struct mig_digest_region *regions)
 {
     uint32_t n = 0;
     uint64_t step = MIG_DIGEST_REGION_BYTES;
     while (ram_bytes / step >= MIG_DIGEST_MAX_REGIONS)
         step *= 2;
+    XXH3_state_t *state = XXH3_createState();
+    if (!state)
+        return 0;
     for (uint64_t start = 0; start < ram_bytes; start += step, n++) {
         uint64_t bytes = ram_bytes - start < step ? ram_bytes - start : step;
-        regions[n] = (struct mig_digest_region){ start, bytes, XXH3_64bits(ram + start, bytes) };
+        regions[n] = (struct mig_digest_region){
+            start, bytes, region_hash(state, memfd, ram, start, start + bytes) };
     }
+    XXH3_freeState(state);
     return n;
+}
+
+uint32_t mig_digest_compute(const uint8_t *ram, uint64_t ram_bytes,
+                            struct mig_digest_region *regions)
+{
+    return mig_digest_compute_fd(-1, ram, ram_bytes, regions);
 }
 
 void mig_digest_encode(const struct mig_digest_region *regions, uint32_t n, struct wbuf *w)

@@ -64,9 +64,15 @@ int mig_hello_decode(struct rbuf *r, struct mig_hello *h, struct gw_error *err);
 void mig_ram_begin(struct wbuf *w);                         /* count placeholder */
 void mig_ram_put_page(struct wbuf *w, uint64_t gpa, const uint8_t *page);
 void mig_ram_end(struct wbuf *w, uint32_t count);
-/* Loads a RAM record into ram (ram_bytes long).  Every entry is checked
- * (alignment, range, encoding, length) before its page is written.
- * Returns 0 and adds the page count to *npages, or -EPROTO with err. */
+/* Decodes a RAM record for a guest of ram_bytes: checks every entry
+ * (alignment, range, encoding, length) and calls page() for each, in
+ * order, with data = NULL for a zero page.  Returns 0 and adds the page
+ * count to *npages, or -EPROTO with err (page() may have been called for
+ * the entries before the bad one). */
+typedef void (*mig_page_fn)(void *opaque, uint64_t gpa, const uint8_t *data);
+int mig_ram_decode(struct rbuf *r, uint64_t ram_bytes, mig_page_fn page, void *opaque,
+                   uint64_t *npages, struct gw_error *err);
+/* mig_ram_decode that copies into ram (ram_bytes long). */
 int mig_ram_load(struct rbuf *r, uint8_t *ram, uint64_t ram_bytes, uint64_t *npages,
                  struct gw_error *err);
 int mig_page_is_zero(const uint8_t *page);
@@ -78,13 +84,21 @@ void mig_section_begin(struct wbuf *w, const char *name, uint32_t instance, uint
 int mig_section_header_decode(struct rbuf *r, char name[MIG_SECTION_NAME_MAX + 1],
                               uint32_t *instance, uint32_t *version, struct gw_error *err);
 
-/* DIGEST records: u32 count, then count x (u64 start, u64 bytes, u64 xxh3). */
+/* DIGEST records: u32 count, then count x (u64 start, u64 bytes, u64 xxh3).
+ * A region's hash is XXH3-64 over (u64 address, 4096 bytes) of every page
+ * in it that is not all zeros, in address order: zero pages and never-
+ * allocated memory do not count, so neither side has to read (and so
+ * allocate) the holes of its RAM. */
 #define MIG_DIGEST_MAX_REGIONS 1024
 #define MIG_DIGEST_REGION_BYTES (64ULL << 20)
 struct mig_digest_region {
     uint64_t start, bytes, hash;
 };
-/* Fills regions (caller allocates MIG_DIGEST_MAX_REGIONS) over all of ram. */
+/* Fills regions (caller allocates MIG_DIGEST_MAX_REGIONS) over all of ram;
+ * returns their count.  With memfd >= 0 (ram's backing file) holes are
+ * skipped without being read. */
+uint32_t mig_digest_compute_fd(int memfd, const uint8_t *ram, uint64_t ram_bytes,
+                               struct mig_digest_region *regions);
 uint32_t mig_digest_compute(const uint8_t *ram, uint64_t ram_bytes,
                             struct mig_digest_region *regions);
 void mig_digest_encode(const struct mig_digest_region *regions, uint32_t n, struct wbuf *w);

@@ -78,8 +78,8 @@ def test_migrate_full_speed_guest(vm_factory):
     """memtouch at full speed re-dirties its whole 1 GiB faster than any
     link here carries it, so it needs a generous downtime limit (or the
     auto-converge of a later stage)."""
-    src, dst, uri = start_pair(vm_factory, cmdline="verify=12")
-    src.wait_console(r"t=3s")
+    src, dst, uri = start_pair(vm_factory, cmdline="verify=25")
+    src.wait_console(r"t=2s")
     assert src.control().call("migrate", uri=uri, max_downtime_ms=5000, verify_memory=True)["ok"]
     completed_summary(src)
     assert_guest_continued_and_verified(dst, src.console())

@@ -115,25 +115,35 @@ int main(int argc, char **argv)
         return EXIT_SETUP_FAILED;
     }
 
-    struct vmm_control control = { .vm = vm };
-    struct ctl_server *server = NULL;
-    if (args.control) {
-        server = ctl_server_create(args.control, vmm_control_handle, &control, &err);
-        if (!server) {
+    /* Listen for an incoming migration before the control socket appears,
+     * so that "the control socket exists" means "ready" to whoever waits. */
+    struct mig_in *incoming = NULL;
+    if (args.incoming) {
+        incoming = mig_in_start(vm, args.incoming, &err);
+        if (!incoming) {
             fprintf(stderr, "godwit-vmm: %s\n", err.msg);
             vm_destroy(vm);
             return EXIT_SETUP_FAILED;
         }
     }
 
+    struct vmm_control control = { .vm = vm };
+    struct ctl_server *server = NULL;
+    if (args.control) {
+        server = ctl_server_create(args.control, vmm_control_handle, &control, &err);
+        if (!server) {
+            fprintf(stderr, "godwit-vmm: %s\n", err.msg);
+            mig_in_destroy(incoming);
+            vm_destroy(vm);
+            return EXIT_SETUP_FAILED;
+        }
+    }
+
     int exit_code = EXIT_SETUP_FAILED;
-    struct mig_in *incoming = NULL;
-    int rc;
+    int rc = 0;
     if (args.incoming) {
-        LOG_INFO("vmm", "vm waiting for a migration: %u vCPUs, %llu MiB", args.vcpus,
-                 (unsigned long long)(args.memory_bytes >> 20));
-        incoming = mig_in_start(vm, args.incoming, &err);
-        rc = incoming ? 0 : -1;
+        LOG_INFO("vmm", "vm waiting for a migration on %s: %u vCPUs, %llu MiB", args.incoming,
+                 args.vcpus, (unsigned long long)(args.memory_bytes >> 20));
     } else {
         LOG_INFO("vmm", "vm starting: %u vCPUs, %llu MiB, kernel %s", args.vcpus,
                  (unsigned long long)(args.memory_bytes >> 20), args.kernel);
