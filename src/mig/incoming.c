@@ -37,6 +37,7 @@ struct mig_in {
     int result;
     struct gw_error err;
     uint64_t pages, passes;
+    uint64_t resumed_ns;        /* realtime of the guest's resume here */
     struct ramsink sink;
 };
 
@@ -173,6 +174,7 @@ static int hand_over(struct mig_in *in, struct gw_error *err)
     if (rc)
         return rc;
     uint64_t resumed = realtime_ns();
+    in->resumed_ns = resumed;
     rc = vm_start(in->vm, err);
     if (rc)
         return rc;
@@ -223,9 +225,11 @@ static void *incoming_thread(void *arg)
     in->result = rc;
     if (!rc)
         LOG_INFO("mig", "migration=in completed: %llu pages in %llu passes, %llu MiB received; "
-                 "guest running",
+                 "guest running since realtime %llu.%09llu",
                  (unsigned long long)in->pages, (unsigned long long)in->passes,
-                 (unsigned long long)(in->conn.bytes_received >> 20));
+                 (unsigned long long)(in->conn.bytes_received >> 20),
+                 (unsigned long long)(in->resumed_ns / 1000000000ULL),
+                 (unsigned long long)(in->resumed_ns % 1000000000ULL));
     pthread_mutex_lock(&in->fd_lock);
     mig_conn_close(&in->conn);
     pthread_mutex_unlock(&in->fd_lock);

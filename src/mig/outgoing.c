@@ -361,6 +361,9 @@ static enum mig_state switchover(struct mig_out *job, uint32_t pass, struct gw_e
 {
     set_state(job, MIG_SWITCHOVER);
     uint64_t pause_ns = now_ns(CLOCK_REALTIME), t[6];
+    LOG_INFO("mig", "migration=out freezing the VM at realtime %llu.%09llu",
+             (unsigned long long)(pause_ns / 1000000000ULL),
+             (unsigned long long)(pause_ns % 1000000000ULL));
     t[0] = mono_ns();
     if (vm_freeze(job->vm, err))
         return MIG_FAILED;
