@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "mig/proto.h"
@@ -21,16 +22,20 @@ int mig_uri_parse(const char *uri, char *host, size_t host_size, char *port, siz
     if (strncmp(uri, "tcp:", 4))
         return gw_error_set(err, -EINVAL, "migration URI '%s' must look like tcp:HOST:PORT", uri);
     const char *rest = uri + 4, *colon = strrchr(rest, ':');
-    if (!colon || colon == rest || !colon[1])
+    if (!colon || !colon[1])
         return gw_error_set(err, -EINVAL, "migration URI '%s' must look like tcp:HOST:PORT", uri);
     size_t hlen = colon - rest;
-    if (rest[0] == '[' && colon[-1] == ']') {       /* tcp:[::1]:4444 */
+    if (hlen >= 2 && rest[0] == '[' && colon[-1] == ']') {     /* tcp:[::1]:4444 */
         rest++;
         hlen -= 2;
     }
-    char *end;
-    long p = strtol(colon + 1, &end, 10);
-    if (*end || p <= 0 || p > 65535)
+    if (hlen == 0 || memchr(rest, '[', hlen) || memchr(rest, ']', hlen))
+        return gw_error_set(err, -EINVAL, "migration URI '%s' must look like tcp:HOST:PORT", uri);
+    long p = 0;
+    const char *d = colon + 1;
+    for (; *d >= '0' && *d <= '9' && p <= 65535; d++)
+        p = p * 10 + (*d - '0');
+    if (*d || p <= 0 || p > 65535)
         return gw_error_set(err, -EINVAL, "migration URI '%s': port must be 1..65535", uri);
     if (hlen >= host_size || strlen(colon + 1) >= port_size)
         return gw_error_set(err, -EINVAL, "migration URI '%s' is too long", uri);
@@ -170,14 +175,24 @@ int mig_conn_send(struct mig_conn *c, uint16_t type, const struct wbuf *payload,
     return 0;
 }
 
-/* Reads exactly n bytes, waiting at most timeout_ms for each chunk. */
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Reads exactly n bytes within timeout_ms in all (a peer that trickles a
+ * byte now and then cannot hold us forever). */
 static int read_exact(struct mig_conn *c, uint8_t *buf, size_t n, int timeout_ms,
                       struct gw_error *err)
 {
     size_t done = 0;
+    int64_t deadline = mono_ms() + timeout_ms;
     while (done < n) {
         struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
-        int ready = poll(&pfd, 1, timeout_ms);
+        int64_t left = deadline - mono_ms();
+        int ready = left > 0 ? poll(&pfd, 1, (int)left) : 0;
         if (ready < 0 && errno == EINTR)
             continue;
         if (ready == 0)

@@ -124,6 +124,8 @@ static int receive(struct mig_in *in, struct mig_machine_state *state, struct gw
             hello_done = true;
             break;
         case MIG_REC_RAM:
+            if (digest_checked)
+                return gw_error_set(err, -EPROTO, "RAM record after the DIGEST that vouched for RAM");
             rc = mig_ram_decode(&r, mem->bytes, ramsink_page, &in->sink, &in->pages, err);
             if (rc)
                 ramsink_discard(&in->sink);

@@ -42,6 +42,7 @@ struct mig_out {
     uint64_t start_ns, active_ns, last_log_ns, last_log_bytes;
     uint64_t pace_start_ns, pace_bytes;
     uint64_t rtt_ns;
+    uint64_t features;          /* negotiated at HELLO */
 };
 
 const char *mig_state_name(enum mig_state state)
@@ -280,7 +281,7 @@ static int negotiate(struct mig_out *job, struct gw_error *err)
         return gw_error_set(err, -EPROTO, "destination answered %s instead of HELLO_ACK",
                             mig_record_name(type));
     uint32_t version = rbuf_get_u32(&r);
-    rbuf_get_u64(&r);   /* accepted features: we asked only for what we need */
+    job->features = rbuf_get_u64(&r) & hello.features;   /* what both sides agreed */
     if (r.err || version != MIG_VERSION)
         return gw_error_set(err, -EPROTO, "bad HELLO_ACK from the destination");
     return 0;
@@ -378,7 +379,7 @@ static enum mig_state switchover(struct mig_out *job, uint32_t pass, struct gw_e
     if (!rc)
         rc = mig_machine_send(job->vm, &job->conn, err);
     t[3] = mono_ns();
-    if (!rc && policy_now(job).verify_memory)
+    if (!rc && (job->features & MIG_FEATURE_DIGEST))
         rc = send_digest(job, err);
     t[4] = mono_ns();
     if (!rc)
@@ -404,10 +405,10 @@ static enum mig_state switchover(struct mig_out *job, uint32_t pass, struct gw_e
                 "check whether the destination runs it before quitting or resuming", err->msg);
         return MIG_UNKNOWN;
     }
-    uint64_t resumed_ns = rbuf_get_u64(&r);
+    uint64_t resumed_ns = rbuf_get_u64(&r);     /* 0 if the record is short */
     vm_mark_migrated(job->vm, NULL);
     pthread_mutex_lock(&job->lock);
-    job->stats.downtime_ms = resumed_ns > pause_ns ? (resumed_ns - pause_ns) / 1000000 : 0;
+    job->stats.downtime_ms = !r.err && resumed_ns > pause_ns ? (resumed_ns - pause_ns) / 1000000 : 0;
     job->stats.total_ms = (mono_ns() - job->start_ns) / 1000000;
     pthread_mutex_unlock(&job->lock);
     return MIG_COMPLETED;

@@ -43,6 +43,8 @@ int mig_hello_decode(struct rbuf *r, struct mig_hello *h, struct gw_error *err)
     h->page_bytes = rbuf_get_u32(r);
     if (r->err)
         return gw_error_set(err, -EPROTO, "truncated HELLO record");
+    if (rbuf_left(r))
+        return gw_error_set(err, -EPROTO, "%zu stray bytes after HELLO", rbuf_left(r));
     if (h->version != MIG_VERSION)
         return gw_error_set(err, -EPROTO, "stream version %u is not supported (this side speaks %u)",
                             h->version, MIG_VERSION);
@@ -161,7 +163,8 @@ int mig_section_header_decode(struct rbuf *r, char name[MIG_SECTION_NAME_MAX + 1
 
 static void hash_pages(XXH3_state_t *state, const uint8_t *ram, uint64_t from, uint64_t to)
 {
-    for (uint64_t gpa = from; gpa < to; gpa += MIG_PAGE_BYTES) {
+    /* Whole pages only: RAM is page-aligned, a partial tail cannot exist. */
+    for (uint64_t gpa = from; gpa + MIG_PAGE_BYTES <= to; gpa += MIG_PAGE_BYTES) {
         if (mig_page_is_zero(ram + gpa))
             continue;
         uint64_t le = htole64(gpa);
@@ -249,6 +252,8 @@ void mig_error_encode(const char *message, struct wbuf *w)
 
 void mig_error_decode(struct rbuf *r, char *message, size_t size)
 {
+    if (size == 0)
+        return;
     size_t n = rbuf_left(r) < size - 1 ? rbuf_left(r) : size - 1;
     const uint8_t *text = rbuf_take(r, n);
     for (size_t i = 0; i < n; i++)
