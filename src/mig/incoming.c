@@ -38,6 +38,7 @@ struct mig_in {
     struct gw_error err;
     uint64_t pages, passes;
     uint64_t resumed_ns;        /* realtime of the guest's resume here */
+    bool start_paused;          /* the guest was paused on the source */
     struct ramsink sink;
 };
 
@@ -147,6 +148,7 @@ static int receive(struct mig_in *in, struct mig_machine_state *state, struct gw
         case MIG_REC_COMPLETE:
             if ((features & MIG_FEATURE_DIGEST) && !digest_checked)
                 return gw_error_set(err, -EPROTO, "the source promised a digest and sent none");
+            in->start_paused = rbuf_left(&r) && (rbuf_get_u8(&r) & MIG_COMPLETE_PAUSED);
             return 0;
         case MIG_REC_ERROR: {
             char msg[200];
@@ -177,7 +179,7 @@ static int hand_over(struct mig_in *in, struct gw_error *err)
         return rc;
     uint64_t resumed = realtime_ns();
     in->resumed_ns = resumed;
-    rc = vm_start(in->vm, err);
+    rc = vm_start(in->vm, in->start_paused, err);
     if (rc)
         return rc;
     struct wbuf w;
@@ -227,9 +229,10 @@ static void *incoming_thread(void *arg)
     in->result = rc;
     if (!rc)
         LOG_INFO("mig", "migration=in completed: %llu pages in %llu passes, %llu MiB received; "
-                 "guest running since realtime %llu.%09llu",
+                 "guest %s since realtime %llu.%09llu",
                  (unsigned long long)in->pages, (unsigned long long)in->passes,
                  (unsigned long long)(in->conn.bytes_received >> 20),
+                 in->start_paused ? "paused (as on the source)" : "running",
                  (unsigned long long)(in->resumed_ns / 1000000000ULL),
                  (unsigned long long)(in->resumed_ns % 1000000000ULL));
     pthread_mutex_lock(&in->fd_lock);

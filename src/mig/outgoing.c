@@ -382,8 +382,13 @@ static enum mig_state switchover(struct mig_out *job, uint32_t pass, struct gw_e
     if (!rc && (job->features & MIG_FEATURE_DIGEST))
         rc = send_digest(job, err);
     t[4] = mono_ns();
-    if (!rc)
-        rc = mig_conn_send(&job->conn, MIG_REC_COMPLETE, NULL, err);
+    if (!rc) {
+        struct wbuf w;
+        wbuf_init(&w);
+        wbuf_put_u8(&w, vm_frozen_from_paused(job->vm) ? MIG_COMPLETE_PAUSED : 0);
+        rc = mig_conn_send(&job->conn, MIG_REC_COMPLETE, &w, err);
+        wbuf_uninit(&w);
+    }
     if (!rc)
         rc = expect_record(job, MIG_REC_READY, &r, err);
     t[5] = mono_ns();

@@ -41,6 +41,9 @@ enum mig_record_type {
 #define MIG_FEATURE_DIGEST (1ULL << 0)  /* source sends DIGEST before COMPLETE */
 #define MIG_FEATURES_KNOWN MIG_FEATURE_DIGEST
 
+/* COMPLETE's optional u8 of flags (an empty COMPLETE means 0). */
+#define MIG_COMPLETE_PAUSED 0x01    /* the guest was paused: keep it paused */
+
 /* Page encodings, in the low bits of each page entry's address word. */
 #define MIG_PAGE_ZERO 0
 #define MIG_PAGE_RAW 1

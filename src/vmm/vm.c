@@ -186,12 +186,15 @@ struct vm *vm_create(const struct vm_config *config, struct gw_error *err)
     return vm;
 }
 
-int vm_start(struct vm *vm, struct gw_error *err)
+int vm_start(struct vm *vm, bool paused, struct gw_error *err)
 {
     pthread_mutex_lock(&vm->lock);
-    int rc = set_state(vm, vm->state == VM_INCOMING ? VM_INCOMING : VM_CREATED, VM_RUNNING, err);
+    int rc = set_state(vm, vm->state == VM_INCOMING ? VM_INCOMING : VM_CREATED,
+                       paused ? VM_PAUSED : VM_RUNNING, err);
     if (!rc)
         vm->started_ns = monotonic_ns();
+    /* Paused: the threads park before their first KVM_RUN. */
+    atomic_store(&vm->pause_requested, paused);
     pthread_mutex_unlock(&vm->lock);
     if (rc)
         return rc;
@@ -209,7 +212,21 @@ int vm_start(struct vm *vm, struct gw_error *err)
             return gw_error_set(err, rc, "cannot start vCPU thread %u", i);
         }
     }
+    if (paused) {       /* PAUSED promises every thread is parked */
+        pthread_mutex_lock(&vm->lock);
+        while (vm->nparked + vm->nexited < vm->ncpus)
+            pthread_cond_wait(&vm->cond, &vm->lock);
+        pthread_mutex_unlock(&vm->lock);
+    }
     return 0;
+}
+
+bool vm_frozen_from_paused(struct vm *vm)
+{
+    pthread_mutex_lock(&vm->lock);
+    bool paused = vm->state == VM_FROZEN && vm->thaw_to == VM_PAUSED;
+    pthread_mutex_unlock(&vm->lock);
+    return paused;
 }
 
 /* Parks every vCPU thread outside KVM_RUN.  Caller holds vm->lock.

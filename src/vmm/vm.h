@@ -4,7 +4,7 @@
  * migration engine drive.
  *
  *   CREATED --+  vm_start             vm_pause
- *             +-----------> RUNNING -----------> PAUSED
+ *             +-----------> RUNNING -----------> PAUSED   (vm_start(paused): straight here)
  *   INCOMING -+               ^   <-----------    |
  *                             |     vm_resume     |
  *                   vm_freeze |  vm_thaw          | vm_freeze
@@ -29,6 +29,7 @@
 #ifndef GW_VMM_VM_H
 #define GW_VMM_VM_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "base/error.h"
@@ -74,7 +75,7 @@ void vm_destroy(struct vm *vm);
 
 /* State transitions; each returns 0, or -EBUSY with err if the VM is not in
  * the state the transition starts from. */
-int vm_start(struct vm *vm, struct gw_error *err);
+int vm_start(struct vm *vm, bool paused, struct gw_error *err);  /* paused: straight to PAUSED */
 int vm_pause(struct vm *vm, struct gw_error *err);   /* returns once all vCPUs are parked */
 int vm_resume(struct vm *vm, struct gw_error *err);
 
@@ -84,6 +85,8 @@ int vm_resume(struct vm *vm, struct gw_error *err);
 int vm_freeze(struct vm *vm, struct gw_error *err);
 int vm_thaw(struct vm *vm, struct gw_error *err);
 int vm_mark_migrated(struct vm *vm, struct gw_error *err);
+/* True if the VM is frozen and was paused (not running) before. */
+bool vm_frozen_from_paused(struct vm *vm);
 
 /* Asks every vCPU to stop; the VM reaches VM_STOPPED with exit_code once
  * they have.  The first call's code wins.  Any thread. */

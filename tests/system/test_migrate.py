@@ -109,6 +109,22 @@ def test_at_least_two_dirty_passes_and_vmm_written_pages_travel(vm_factory):
     assert_guest_continued_and_verified(dst, src.console())
 
 
+def test_a_paused_vm_arrives_paused(vm_factory):
+    src, dst, uri = start_pair(vm_factory, memory="256M", cmdline="rate=20000 verify=8")
+    src.wait_console(r"t=2s")
+    ctl = src.control()
+    assert ctl.call("pause")["ok"]
+    assert ctl.call("migrate", uri=uri)["ok"]
+    completed_summary(src)
+    dctl = dst.control()
+    assert dctl.call("status")["result"]["state"] == "paused"
+    before = dst.console()
+    time.sleep(1.5)
+    assert dst.console() == before, "the guest ran on the destination while paused"
+    assert dctl.call("resume")["ok"]
+    assert_guest_continued_and_verified(dst, src.console())
+
+
 def assert_source_runs_on_and_verifies(src):
     before = len(src.console())
     assert src.control().call("status")["result"]["state"] == "running"

@@ -147,7 +147,7 @@ int main(int argc, char **argv)
     } else {
         LOG_INFO("vmm", "vm starting: %u vCPUs, %llu MiB, kernel %s", args.vcpus,
                  (unsigned long long)(args.memory_bytes >> 20), args.kernel);
-        rc = vm_start(vm, &err);
+        rc = vm_start(vm, false, &err);
     }
     if (rc == 0) {
         run_until_stopped(vm, server, &control, &incoming);
