@@ -28,10 +28,17 @@ static void cmd_transition(struct vmm_control *control, struct ctl_reply *reply,
         cmd_status(control, reply);
 }
 
+static bool migration_running(const struct vmm_control *control);
+
 static void cmd_dirty_log(struct vmm_control *control, const char *action,
                           struct ctl_reply *reply)
 {
     struct vm *vm = control->vm;
+    if (migration_running(control)) {
+        /* A sync here would take the dirty bits the migration needs. */
+        ctl_reply_set_error(reply, CTL_ERR_WRONG_STATE, "a migration owns dirty logging now");
+        return;
+    }
     uint64_t words = vm_dirty_bitmap_words(vm);
     int rc = 0;
     if (!strcmp(action, "start")) {
