@@ -133,9 +133,20 @@ static int receive(struct mig_in *in, struct mig_machine_state *state, struct gw
             else
                 rc = ramsink_flush(&in->sink, err);
             break;
-        case MIG_REC_PASS_END:
+        case MIG_REC_PASS_END: {
+            /* Everything before it is applied (records are handled in
+             * order): say so, echoing the pass number. */
+            uint32_t pass = rbuf_get_u32(&r);
+            if (r.err)
+                return gw_error_set(err, -EPROTO, "truncated PASS_END record");
+            struct wbuf w;
+            wbuf_init(&w);
+            wbuf_put_u32(&w, pass);
+            rc = mig_conn_send(&in->conn, MIG_REC_PASS_ACK, &w, err);
+            wbuf_uninit(&w);
             in->passes++;
             break;
+        }
         case MIG_REC_STATE:
             rc = mig_machine_state_add(state, &r, err);
             break;

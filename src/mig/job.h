@@ -52,6 +52,7 @@ struct mig_stats {
     uint64_t expected_downtime_ms;
     uint64_t setup_ms;
     uint64_t downtime_ms;       /* source pause to destination resume, once known */
+    uint64_t downtime_us;       /* the same in microseconds */
     uint64_t total_ms;
     char error[256];
 };

@@ -192,6 +192,14 @@ static int queue_page(struct mig_out *job, uint64_t pfn, bool skip_zero, struct 
     return 0;
 }
 
+static int expect_record(struct mig_out *job, uint16_t want, struct rbuf *r,
+                         struct gw_error *err);
+
+/* Ends a pass and waits until the destination has applied it.  Without
+ * the wait, megabytes of a pass can still sit in the connection when the
+ * VM freezes, and the guest stays frozen while the destination drains
+ * them (measured: ~15 MiB, 55 ms, for an idle 4 GiB guest).  The wait also
+ * makes the bandwidth we measure end to end. */
 static int end_pass(struct mig_out *job, uint32_t pass, struct gw_error *err)
 {
     int rc = flush_batch(job, err);
@@ -202,6 +210,11 @@ static int end_pass(struct mig_out *job, uint32_t pass, struct gw_error *err)
     wbuf_put_u32(&w, pass);
     rc = mig_conn_send(&job->conn, MIG_REC_PASS_END, &w, err);
     wbuf_uninit(&w);
+    struct rbuf r;
+    if (!rc)
+        rc = expect_record(job, MIG_REC_PASS_ACK, &r, err);
+    if (!rc && rbuf_get_u32(&r) != pass)
+        rc = gw_error_set(err, -EPROTO, "destination acknowledged the wrong pass");
     return rc;
 }
 
@@ -413,7 +426,8 @@ static enum mig_state switchover(struct mig_out *job, uint32_t pass, struct gw_e
     uint64_t resumed_ns = rbuf_get_u64(&r);     /* 0 if the record is short */
     vm_mark_migrated(job->vm, NULL);
     pthread_mutex_lock(&job->lock);
-    job->stats.downtime_ms = !r.err && resumed_ns > pause_ns ? (resumed_ns - pause_ns) / 1000000 : 0;
+    job->stats.downtime_us = !r.err && resumed_ns > pause_ns ? (resumed_ns - pause_ns) / 1000 : 0;
+    job->stats.downtime_ms = job->stats.downtime_us / 1000;
     job->stats.total_ms = (mono_ns() - job->start_ns) / 1000000;
     pthread_mutex_unlock(&job->lock);
     return MIG_COMPLETED;
@@ -486,11 +500,11 @@ static void *job_thread(void *arg)
 
     if (final == MIG_COMPLETED)
         LOG_INFO("mig", "migration=out completed total=%llums setup=%llums downtime=%llums "
-                 "passes=%u sent=%lluMiB pages=%llu zero_pages=%llu",
+                 "passes=%u sent=%lluMiB pages=%llu zero_pages=%llu downtime_us=%llu",
                  (unsigned long long)s.total_ms, (unsigned long long)s.setup_ms,
                  (unsigned long long)s.downtime_ms, s.pass,
                  (unsigned long long)(s.bytes_sent >> 20), (unsigned long long)s.pages_sent,
-                 (unsigned long long)s.zero_pages);
+                 (unsigned long long)s.zero_pages, (unsigned long long)s.downtime_us);
     else
         LOG_ERR("mig", "migration=out %s after %llums: %s%s", mig_state_name(final),
                 (unsigned long long)s.total_ms, err.msg,

@@ -16,7 +16,7 @@ const char *mig_record_name(uint16_t type)
         [MIG_REC_STATE] = "STATE",       [MIG_REC_DIGEST] = "DIGEST",
         [MIG_REC_COMPLETE] = "COMPLETE", [MIG_REC_READY] = "READY",
         [MIG_REC_GO] = "GO",             [MIG_REC_RESUMED] = "RESUMED",
-        [MIG_REC_ERROR] = "ERROR",
+        [MIG_REC_ERROR] = "ERROR",       [MIG_REC_PASS_ACK] = "PASS_ACK",
     };
     return type < sizeof names / sizeof names[0] && names[type] ? names[type] : "unknown";
 }

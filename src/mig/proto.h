@@ -35,6 +35,7 @@ enum mig_record_type {
     MIG_REC_GO = 9,         /* src -> dst: resume the guest */
     MIG_REC_RESUMED = 10,   /* dst -> src: guest running; realtime ns of resume */
     MIG_REC_ERROR = 11,     /* either way: the migration failed; a message */
+    MIG_REC_PASS_ACK = 12,  /* dst -> src: the pass named in PASS_END is applied */
 };
 
 /* Feature bits, negotiated in HELLO/HELLO_ACK. */

@@ -59,11 +59,11 @@ static void test_record_names(void **state)
     (void)state;
     static const char *const names[] = { "HELLO", "HELLO_ACK", "RAM",      "PASS_END",
                                          "STATE", "DIGEST",    "COMPLETE", "READY",
-                                         "GO",    "RESUMED",   "ERROR" };
-    for (uint16_t t = MIG_REC_HELLO; t <= MIG_REC_ERROR; t++)
+                                         "GO",    "RESUMED",   "ERROR",    "PASS_ACK" };
+    for (uint16_t t = MIG_REC_HELLO; t <= MIG_REC_PASS_ACK; t++)
         assert_string_equal(mig_record_name(t), names[t - 1]);
     assert_string_equal(mig_record_name(0), "unknown");
-    assert_string_equal(mig_record_name(12), "unknown");
+    assert_string_equal(mig_record_name(13), "unknown");
     assert_string_equal(mig_record_name(0xffff), "unknown");
 }
 

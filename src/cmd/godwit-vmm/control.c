@@ -221,6 +221,7 @@ static void cmd_query_migrate(struct vmm_control *control, struct ctl_reply *rep
         (json_int_t)(s.expected_downtime_ms == UINT64_MAX ? -1 : (json_int_t)s.expected_downtime_ms),
         "setup_ms", (json_int_t)s.setup_ms, "downtime_ms", (json_int_t)s.downtime_ms,
         "total_ms", (json_int_t)s.total_ms);
+    json_object_set_new(reply->result, "downtime_us", json_integer((json_int_t)s.downtime_us));
     if (s.error[0])
         json_object_set_new(reply->result, "error", json_string(s.error));
 }
