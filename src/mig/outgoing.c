@@ -167,7 +167,10 @@ static int flush_batch(struct mig_out *job, struct gw_error *err)
     job->batch_pages = 0;
     if (rc)
         return rc;
-    pace(job, job->conn.bytes_sent - before);
+    /* The cap shields the host's network while the guest runs; once it is
+     * frozen, every byte held back is downtime. */
+    if (job->stats.state == MIG_ACTIVE)
+        pace(job, job->conn.bytes_sent - before);
     log_progress(job, false);
     return job->stats.state == MIG_ACTIVE ? check_abort(job, err) : 0;
 }
