@@ -188,6 +188,13 @@ static int hand_over(struct mig_in *in, struct gw_error *err)
                           mig_record_name(type));
     if (rc)
         return rc;
+    /* Fault injection for the tests of the one ambiguous moment: this host
+     * dies after GO and before RESUMED.  The source must stay frozen. */
+    const char *fault = getenv("GODWIT_TEST_FAULT");
+    if (fault && !strcmp(fault, "die-after-go")) {
+        LOG_WARN("mig", "migration=in GODWIT_TEST_FAULT=die-after-go: exiting now");
+        _exit(99);
+    }
     uint64_t resumed = realtime_ns();
     in->resumed_ns = resumed;
     rc = vm_start(in->vm, in->start_paused, err);

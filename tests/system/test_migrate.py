@@ -263,3 +263,30 @@ def test_incoming_rejects_bad_streams(vm_factory, data, phrase):
     err = feed(vm_factory, data)
     assert "incoming migration failed" in err
     assert phrase in err, err
+
+
+def test_destination_dies_after_go_source_stays_frozen(vm_factory, monkeypatch):
+    """The one ambiguous moment: GO was sent, RESUMED never came.  The
+    destination may be running the guest, so the source must not: it stays
+    frozen, says "unknown", and refuses an operator's resume."""
+    src = vm_factory(MEMTOUCH, memory="256M", vcpus=2, cmdline="rate=20000")
+    uri = f"tcp:127.0.0.1:{free_port()}"
+    monkeypatch.setenv("GODWIT_TEST_FAULT", "die-after-go")
+    dst = vm_factory(None, memory="256M", vcpus=2, extra=["--incoming", uri])
+    monkeypatch.delenv("GODWIT_TEST_FAULT")
+    dst.control()
+    src.wait_console(r"t=1s")
+    ctl = src.control()
+    assert ctl.call("migrate", uri=uri)["ok"]
+    r = wait_migration(src)
+    assert r["state"] == "unknown", r
+    assert dst.wait(30) == 99
+    assert ctl.call("status")["result"]["state"] == "frozen"
+    before = src.console()
+    time.sleep(1.5)
+    assert src.console() == before, "the source guest ran after GO"
+    r = ctl.call("resume")
+    assert not r["ok"] and r["error"]["code"] == "wrong-state"
+    assert "outcome unknown after GO" in src.stderr_text()
+    assert ctl.call("quit")["ok"]
+    assert src.wait(10) == 0
