@@ -45,8 +45,10 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
+
+from benchlib import (BenchError, Control, ControlClosed, cleanup_children, foreign_vmms,
+                      forget, on_sigterm, spawn)
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MIB = 1 << 20
@@ -72,32 +74,12 @@ FINAL_STATES = ("completed", "failed", "cancelled", "unknown")
 
 # Every child process we started and have not reaped yet (PID 1 here does
 # not reap orphans, and a leftover 4 GiB VMM would skew everything after).
-_LIVE = set()
-_LIVE_LOCK = threading.Lock()
 _TMPDIRS = set()
-
-
-class BenchError(Exception):
-    """One measurement failed."""
-
-
-class ControlClosed(BenchError):
-    """The control socket closed (the source VMM exits after migrating)."""
 
 
 # --------------------------------------------------------------------------
 # Processes
 # --------------------------------------------------------------------------
-
-def spawn(argv, **kwargs):
-    # Own session: a Ctrl-C on the terminal reaches only us; we stop the
-    # children ourselves.
-    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, close_fds=True,
-                            start_new_session=True, **kwargs)
-    with _LIVE_LOCK:
-        _LIVE.add(proc)
-    return proc
-
 
 def reap(proc, timeout=10.0):
     """Waits up to timeout for proc, then kills it; always reaps.  Returns
@@ -112,27 +94,8 @@ def reap(proc, timeout=10.0):
         except OSError:
             pass
         rc = proc.wait()
-    with _LIVE_LOCK:
-        _LIVE.discard(proc)
+    forget(proc)
     return rc, killed
-
-
-def cleanup_children():
-    with _LIVE_LOCK:
-        procs = list(_LIVE)
-    for p in procs:
-        if p.poll() is None:
-            try:
-                p.kill()
-            except OSError:
-                pass
-    for p in procs:
-        try:
-            p.wait(timeout=10.0)
-        except subprocess.TimeoutExpired:
-            pass
-        with _LIVE_LOCK:
-            _LIVE.discard(p)
 
 
 def make_tmpdir(cfg):
@@ -152,54 +115,6 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-class Control:
-    """One JSON-lines connection to a VMM's control socket; every read and
-    write has a timeout."""
-
-    def __init__(self, path, timeout):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(timeout)
-        try:
-            self.sock.connect(path)
-        except OSError:
-            self.sock.close()
-            raise
-        self.buf = b""
-
-    def call(self, cmd, args=None, timeout=5.0):
-        """The result of a successful request; BenchError otherwise."""
-        req = {"cmd": cmd}
-        if args:
-            req["args"] = args
-        end = time.monotonic() + timeout
-        try:
-            self.sock.settimeout(timeout)
-            self.sock.sendall(json.dumps(req).encode() + b"\n")
-            while b"\n" not in self.buf:
-                left = end - time.monotonic()
-                if left <= 0:
-                    raise socket.timeout()
-                self.sock.settimeout(left)
-                chunk = self.sock.recv(65536)
-                if not chunk:
-                    raise ControlClosed("control socket closed during '%s'" % cmd)
-                self.buf += chunk
-        except socket.timeout:
-            raise BenchError("no reply to '%s' within %.1f s" % (cmd, timeout))
-        except (BrokenPipeError, ConnectionResetError) as e:
-            raise ControlClosed("control '%s': %s" % (cmd, e))
-        except OSError as e:
-            raise BenchError("control '%s': %s" % (cmd, e))
-        line, self.buf = self.buf.split(b"\n", 1)
-        reply = json.loads(line)
-        if not reply.get("ok"):
-            raise BenchError("'%s' refused: %s" % (cmd, reply.get("error", reply)))
-        return reply.get("result", {})
-
-    def close(self):
-        self.sock.close()
 
 
 class Vmm:
@@ -442,27 +357,6 @@ def tcp_queued_bytes(port):
     except (OSError, ValueError, IndexError, StopIteration):
         return None
     return total
-
-
-def foreign_vmms():
-    """pids of godwit-vmm processes that this script did not start."""
-    me = os.getpid()
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open("/proc/%s/cmdline" % entry, "rb") as f:
-                argv0 = f.read().split(b"\0", 1)[0]
-            if os.path.basename(argv0) != b"godwit-vmm":
-                continue
-            with open("/proc/%s/stat" % entry) as f:
-                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-        if ppid != me:
-            found.append(int(entry))
-    return found
 
 
 def cpu_delta(before, after):
@@ -1058,10 +952,6 @@ def render(report, cfg):
 # --------------------------------------------------------------------------
 # Main
 # --------------------------------------------------------------------------
-
-def on_sigterm(signum, frame):
-    raise KeyboardInterrupt()
-
 
 def parse_size(text):
     m = re.fullmatch(r"(\d+)([KMG]?)", text.strip().upper())

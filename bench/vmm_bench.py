@@ -21,7 +21,6 @@ import queue
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -29,14 +28,14 @@ import tempfile
 import threading
 import time
 
+from benchlib import BenchError, Control, cleanup_children, foreign_vmms, forget, on_sigterm, spawn
+
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 PROGRESS_RE = re.compile(
     r"memtouch: t=(\d+)s pages/s=(\d+) sweeps=(\d+) written=(\d+)")
 
 # Every child we started and have not reaped yet; cleaned up on exit/Ctrl-C.
-_LIVE = set()
-_LIVE_LOCK = threading.Lock()
 
 
 class Monitor(threading.Thread):
@@ -58,29 +57,8 @@ class Monitor(threading.Thread):
             self.current = name
             self.samples.setdefault(name, [0, 0])
 
-    @staticmethod
-    def foreign_vmms():
-        """pids of godwit-vmm processes that are not our children."""
-        me = os.getpid()
-        found = []
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit():
-                continue
-            try:
-                with open("/proc/%s/cmdline" % entry, "rb") as f:
-                    argv0 = f.read().split(b"\0", 1)[0]
-                if os.path.basename(argv0) != b"godwit-vmm":
-                    continue
-                with open("/proc/%s/stat" % entry) as f:
-                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-            except (OSError, ValueError, IndexError):
-                continue
-            if ppid != me:
-                found.append(int(entry))
-        return found
-
     def sample(self):
-        foreign = self.foreign_vmms()
+        foreign = foreign_vmms()
         with self.lock:
             if self.current is None:
                 return
@@ -101,10 +79,6 @@ class Monitor(threading.Thread):
 
 
 MONITOR = Monitor()
-
-
-class BenchError(Exception):
-    """A single measurement failed (VM hung, died, said something odd)."""
 
 
 # --------------------------------------------------------------------------
@@ -141,14 +115,7 @@ class VM:
         MONITOR.sample()        # short runs would otherwise get no sample
         self._stderr = open(self.stderr_path, "wb")
         self.t_exec = time.monotonic()
-        self.proc = subprocess.Popen(
-            self.argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=self._stderr, bufsize=0, close_fds=True,
-            # Own session: a Ctrl-C on the terminal reaches only us, and we
-            # stop the VM ourselves.
-            start_new_session=True)
-        with _LIVE_LOCK:
-            _LIVE.add(self.proc)
+        self.proc = spawn(self.argv, stdout=subprocess.PIPE, stderr=self._stderr, bufsize=0)
         self.deadline = self.t_exec + self.timeout
         self._reader = threading.Thread(target=self._read_console, daemon=True)
         self._reader.start()
@@ -222,8 +189,7 @@ class VM:
         if self.proc.poll() is None:
             self.proc.kill()
         rc = self.proc.wait()
-        with _LIVE_LOCK:
-            _LIVE.discard(self.proc)
+        forget(self.proc)
         return rc
 
     def close(self):
@@ -253,13 +219,9 @@ class VM:
     def connect(self):
         """A new connection to the control socket (waits for it to appear)."""
         while True:
-            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
-                s.settimeout(max(0.1, min(5.0, self.remaining())))
-                s.connect(self.sock_path)
-                return ControlConn(s)
+                return Control(self.sock_path, timeout=max(0.1, min(5.0, self.remaining())))
             except OSError as e:
-                s.close()
                 if self.proc.poll() is not None:
                     raise BenchError("VMM exited (status %s) before its control socket "
                                      "was ready" % self.proc.returncode)
@@ -270,42 +232,7 @@ class VM:
     def command(self, cmd, timeout=5.0):
         if self._ctl is None:
             self._ctl = self.connect()
-        return self._ctl.command(cmd, timeout=min(timeout, max(0.1, self.remaining())))
-
-
-class ControlConn:
-    """One JSON-lines connection; every read has a timeout."""
-
-    def __init__(self, sock):
-        self.sock = sock
-        self.buf = b""
-
-    def command(self, cmd, timeout=5.0):
-        self.sock.settimeout(timeout)
-        try:
-            self.sock.sendall(json.dumps({"cmd": cmd}).encode() + b"\n")
-            end = time.monotonic() + timeout
-            while b"\n" not in self.buf:
-                left = end - time.monotonic()
-                if left <= 0:
-                    raise socket.timeout()
-                self.sock.settimeout(left)
-                chunk = self.sock.recv(65536)
-                if not chunk:
-                    raise BenchError("control socket closed during '%s'" % cmd)
-                self.buf += chunk
-        except socket.timeout:
-            raise BenchError("no reply to '%s' within %.1f s" % (cmd, timeout))
-        except OSError as e:
-            raise BenchError("control '%s': %s" % (cmd, e))
-        line, self.buf = self.buf.split(b"\n", 1)
-        reply = json.loads(line)
-        if not reply.get("ok"):
-            raise BenchError("'%s' failed: %s" % (cmd, reply.get("error", reply)))
-        return reply.get("result", {})
-
-    def close(self):
-        self.sock.close()
+        return self._ctl.call(cmd, timeout=min(timeout, max(0.1, self.remaining())))
 
 
 # --------------------------------------------------------------------------
@@ -420,7 +347,7 @@ class SyncLoop(threading.Thread):
                 if time.monotonic() > self.deadline:
                     raise BenchError("sync loop ran past the VM's deadline")
                 t0 = time.monotonic()
-                res = self.conn.command("dirty-log-sync", timeout=5.0)
+                res = self.conn.call("dirty-log-sync", timeout=5.0)
                 t1 = time.monotonic()
                 self.syncs.append((t0, t1, int(res["dirty_pages"])))
                 next_t += self.interval
@@ -450,7 +377,7 @@ def dirty_rate_once(cfg, vcpus, with_log):
 
             ctl = vm.connect()
             try:
-                ctl.command("dirty-log-start")
+                ctl.call("dirty-log-start")
                 t_log_on = time.monotonic()
                 loop = SyncLoop(ctl, cfg.sync_interval_ms / 1000.0, vm.deadline)
                 loop.start()
@@ -476,7 +403,7 @@ def dirty_rate_once(cfg, vcpus, with_log):
                     raise BenchError("sync loop did not stop")
                 if loop.error:
                     raise BenchError("sync loop: %s" % loop.error)
-                ctl.command("dirty-log-stop")
+                ctl.call("dirty-log-stop")
             finally:
                 ctl.close()
             syncs = loop.syncs
@@ -614,28 +541,6 @@ def render(report):
 # Main
 # --------------------------------------------------------------------------
 
-def cleanup_children():
-    with _LIVE_LOCK:
-        procs = list(_LIVE)
-    for p in procs:
-        if p.poll() is None:
-            try:
-                p.kill()
-            except OSError:
-                pass
-    for p in procs:
-        try:
-            p.wait(timeout=5.0)
-        except subprocess.TimeoutExpired:
-            pass
-        with _LIVE_LOCK:
-            _LIVE.discard(p)
-
-
-def on_sigterm(signum, frame):
-    raise KeyboardInterrupt()
-
-
 def parse_args(argv):
     ap = argparse.ArgumentParser(
         description="Benchmarks godwit-vmm: VM start time and memtouch guest dirty "
@@ -695,7 +600,7 @@ def main(argv=None):
         "start_time": [], "dirty_rate": [],
     }
     MONITOR.start()
-    others = MONITOR.foreign_vmms()
+    others = foreign_vmms()
     if others:
         log(cfg, "warning: %d other godwit-vmm process(es) running (pids %s); figures "
             "will be skewed" % (len(others), " ".join(map(str, others))))
