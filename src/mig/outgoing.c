@@ -604,3 +604,23 @@ void mig_out_query(struct mig_out *job, struct mig_stats *stats)
 }
 
 int mig_out_done_fd(const struct mig_out *job) { return job->done_fd; }
+
+int mig_out_recover(struct mig_out *job, struct gw_error *err)
+{
+    pthread_mutex_lock(&job->lock);
+    enum mig_state state = job->stats.state;
+    pthread_mutex_unlock(&job->lock);
+    if (state != MIG_UNKNOWN)
+        return gw_error_set(err, -EBUSY, "the migration is %s, not unknown", mig_state_name(state));
+    int rc = vm_thaw(job->vm, err);
+    if (rc)
+        return rc;
+    vm_dirty_stop(job->vm);
+    pthread_mutex_lock(&job->lock);
+    job->stats.state = MIG_FAILED;
+    snprintf(job->stats.error, sizeof job->stats.error,
+             "recovered by the operator: the destination never ran the guest");
+    pthread_mutex_unlock(&job->lock);
+    LOG_WARN("mig", "migration=out recovered by the operator: the VM runs here again");
+    return 0;
+}

@@ -31,4 +31,9 @@ void mig_out_query(struct mig_out *job, struct mig_stats *stats);
 /* Readable once the job reached a final state (for the main poll loop). */
 int mig_out_done_fd(const struct mig_out *job);
 
+/* Only in state UNKNOWN, once the operator has checked that the
+ * destination never ran the guest: thaws the VM here and marks the job
+ * FAILED.  Returns 0, -EBUSY in any other state, or vm_thaw's error. */
+int mig_out_recover(struct mig_out *job, struct gw_error *err);
+
 #endif

@@ -26,10 +26,13 @@ const char vmm_usage[] =
     "  --console FILE     write the serial console to FILE (default: stdout)\n"
     "  --control SOCKET   serve the JSON-lines control API on this Unix socket\n"
     "  --log-level LEVEL  error, warn, info (default) or debug\n"
+    "  --stay-after-migration\n"
+    "                     once the VM has migrated away, keep serving the control\n"
+    "                     socket (query-migrate) until `quit` instead of exiting\n"
     "  --help             show this text\n"
     "\n"
     "Exit status: the guest's exit code; 0 after a `quit` request or once the VM\n"
-    "has migrated away; 1 if the VM could not be set up or an incoming\n"
+    "has migrated away (without --stay-after-migration); 1 if the VM could not be set up or an incoming\n"
     "migration failed; 2 for bad arguments; 125 if the VM died (triple fault\n"
     "or KVM error).\n";
 
@@ -59,7 +62,7 @@ static int parse_log_level(const char *text, enum gw_log_level *level)
 int vmm_args_parse(int argc, char **argv, struct vmm_args *args, struct gw_error *err)
 {
     enum { OPT_KERNEL = 1, OPT_MEMORY, OPT_VCPUS, OPT_CMDLINE, OPT_CONSOLE, OPT_CONTROL,
-           OPT_LOG_LEVEL, OPT_HELP, OPT_INCOMING };
+           OPT_LOG_LEVEL, OPT_HELP, OPT_INCOMING, OPT_STAY };
     static const struct option options[] = {
         { "kernel", required_argument, NULL, OPT_KERNEL },
         { "memory", required_argument, NULL, OPT_MEMORY },
@@ -70,6 +73,7 @@ int vmm_args_parse(int argc, char **argv, struct vmm_args *args, struct gw_error
         { "log-level", required_argument, NULL, OPT_LOG_LEVEL },
         { "help", no_argument, NULL, OPT_HELP },
         { "incoming", required_argument, NULL, OPT_INCOMING },
+        { "stay-after-migration", no_argument, NULL, OPT_STAY },
         { 0 },
     };
 
@@ -95,6 +99,7 @@ int vmm_args_parse(int argc, char **argv, struct vmm_args *args, struct gw_error
         case OPT_CONSOLE: args->console = optarg; break;
         case OPT_CONTROL: args->control = optarg; break;
         case OPT_INCOMING: args->incoming = optarg; break;
+        case OPT_STAY: args->stay_after_migration = true; break;
         case OPT_LOG_LEVEL:
             if (parse_log_level(optarg, &args->log_level))
                 return gw_error_set(err, -EINVAL,

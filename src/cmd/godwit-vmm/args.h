@@ -20,6 +20,7 @@ struct vmm_args {
     const char *control;        /* Unix socket path; NULL = none */
     const char *incoming;       /* tcp:HOST:PORT to receive a migration on; NULL = boot */
     enum gw_log_level log_level;
+    bool stay_after_migration;  /* after migrating away, wait for `quit` (agents use it) */
     bool help;
 };
 

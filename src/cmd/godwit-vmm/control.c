@@ -202,6 +202,18 @@ static void cmd_migrate_cancel(struct vmm_control *control, struct ctl_reply *re
     mig_out_cancel(control->migration);
 }
 
+static void cmd_migrate_recover(struct vmm_control *control, struct ctl_reply *reply)
+{
+    struct gw_error err = { 0 };
+    if (!control->migration) {
+        ctl_reply_set_error(reply, CTL_ERR_WRONG_STATE, "no migration to recover from");
+        return;
+    }
+    if (mig_out_recover(control->migration, &err))
+        ctl_reply_set_error(reply, err.code == -EBUSY ? CTL_ERR_WRONG_STATE : CTL_ERR_FAILED,
+                            "%s", err.msg);
+}
+
 static void cmd_query_migrate(struct vmm_control *control, struct ctl_reply *reply)
 {
     if (!control->migration) {
@@ -243,6 +255,8 @@ void vmm_control_handle(void *opaque, const struct ctl_request *req, struct ctl_
         cmd_migrate_set(control, req, reply);
     else if (!strcmp(cmd, "migrate-cancel"))
         cmd_migrate_cancel(control, reply);
+    else if (!strcmp(cmd, "migrate-recover"))
+        cmd_migrate_recover(control, reply);
     else if (!strcmp(cmd, "query-migrate"))
         cmd_query_migrate(control, reply);
     else if (!strcmp(cmd, "poke"))
@@ -260,7 +274,7 @@ void vmm_control_handle(void *opaque, const struct ctl_request *req, struct ctl_
         ctl_reply_set_error(reply, CTL_ERR_UNKNOWN_COMMAND,
                             "unknown command '%s' (known: status, pause, resume, quit, regs, poke, "
                             "dirty-log-start, dirty-log-sync, dirty-log-stop, migrate, migrate-set, "
-                            "migrate-cancel, query-migrate)",
+                            "migrate-cancel, migrate-recover, query-migrate)",
                             cmd);
 }
 

@@ -21,6 +21,7 @@
 #ifndef GW_CMD_VMM_CONTROL_H
 #define GW_CMD_VMM_CONTROL_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "ctl/server.h"
@@ -32,6 +33,7 @@ struct vmm_control {
     uint64_t *dirty_bitmap;     /* owned; allocated by dirty-log-start */
     struct mig_out *migration;  /* owned; the last outgoing migration, or NULL */
     int quit_requested;
+    bool stay_after_migration;  /* after migrating away, wait for `quit` */
 };
 
 /* A ctl_handler_fn; opaque is a struct vmm_control. */

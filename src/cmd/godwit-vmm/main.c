@@ -38,7 +38,7 @@ static void outgoing_done(struct vmm_control *control)
     ssize_t ignored = read(mig_out_done_fd(control->migration), &count, sizeof count);
     (void)ignored;
     mig_out_query(control->migration, &st);
-    if (st.state == MIG_COMPLETED)
+    if (st.state == MIG_COMPLETED && !control->stay_after_migration)
         vm_stop(control->vm, 0);
 }
 
@@ -127,7 +127,7 @@ int main(int argc, char **argv)
         }
     }
 
-    struct vmm_control control = { .vm = vm };
+    struct vmm_control control = { .vm = vm, .stay_after_migration = args.stay_after_migration };
     struct ctl_server *server = NULL;
     if (args.control) {
         server = ctl_server_create(args.control, vmm_control_handle, &control, &err);
