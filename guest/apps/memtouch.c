@@ -20,6 +20,10 @@
  *   rate=N       pages per second for the whole VM (default 0: as fast as possible)
  *   verify=S     after S seconds stop, verify, print the result and exit
  *                (0 if OK, 1 if not); default 0: run until stopped
+ *   check=S      every S seconds pause the sweeps, verify, print
+ *                "memtouch: check OK <pages> pages" and go on (on a bad page:
+ *                print it and exit 1); so a guest proves itself after each
+ *                migration without stopping
  *   progress=0   no per-second progress lines
  */
 #include "sdk.h"
@@ -45,7 +49,11 @@ struct share {
 } __attribute__((aligned(64)));
 
 static struct share shares[GW_MAX_VCPUS];
+
+/* Why the sweeps stop: set by cpu 0's reporter, seen by every writer. */
+enum stop_reason { STOP_NONE, STOP_CHECK, STOP_FINAL };
 static volatile int stop_requested;
+static volatile uint64_t check_round;   /* cpu 0 bumps it when a check is over */
 static uint64_t rate_per_cpu;   /* pages/s, 0 = unlimited */
 
 static inline uint64_t stamp(uint64_t sweep, uint64_t addr)
@@ -109,6 +117,7 @@ static void verify_share(struct share *sh)
 /* cpu 0's once-a-second duties: the progress line and the verify timer. */
 struct reporter {
     uint64_t start_ns, next_ns, verify_ns, last_written;
+    uint64_t check_ns, check_every_ns;
     int progress;
 };
 
@@ -138,7 +147,9 @@ static void report(struct reporter *r, uint64_t now)
     if (r->next_ns <= now)              /* we were paused: no burst of stale lines */
         r->next_ns = now + 1000000000ULL;
     if (r->verify_ns && now >= r->verify_ns)
-        stop_requested = 1;
+        stop_requested = STOP_FINAL;
+    else if (r->check_ns && now >= r->check_ns)
+        stop_requested = STOP_CHECK;
 }
 
 /* Pacing: each batch is due BATCH / rate_per_cpu seconds after the last.
@@ -170,7 +181,7 @@ static void pace(uint64_t *due_ns, struct reporter *r)
 static void sweep_until_stopped(unsigned cpu, struct reporter *r)
 {
     struct share *sh = &shares[cpu];
-    uint64_t due_ns = clock_ns(), written = 0;
+    uint64_t due_ns = clock_ns(), written = sh->written;
     uint64_t pos = sh->pos, sweep = sh->sweep;
 
     for (;;) {
@@ -196,6 +207,29 @@ static void sweep_until_stopped(unsigned cpu, struct reporter *r)
     }
 }
 
+/* cpu 0, once every share is verified: the result line.  Returns 1 if
+ * every page was right. */
+static int collect(const char *what)
+{
+    uint64_t pages = 0;
+    int ok = 1;
+    for (unsigned c = 0; c < sdk_ncpus(); c++) {
+        while (shares[c].state == SHARE_RUNNING)
+            cpu_relax();
+        pages += shares[c].npages;
+        if (shares[c].state == SHARE_VERIFIED_BAD && ok) {
+            ok = 0;
+            printf("memtouch: %s FAILED at page 0x%lx (cpu %u, sweep %lu): expected %lu "
+                   "found %lu\n", what,
+                   (unsigned long)shares[c].bad_addr, c, (unsigned long)shares[c].sweep,
+                   (unsigned long)shares[c].expected, (unsigned long)shares[c].found);
+        }
+    }
+    if (ok)
+        printf("memtouch: %s OK %lu pages\n", what, (unsigned long)pages);
+    return ok;
+}
+
 void app_main(unsigned cpu)
 {
     static volatile int ready;
@@ -213,28 +247,31 @@ void app_main(unsigned cpu)
         reporter.next_ns = reporter.start_ns + 1000000000ULL;
         uint64_t verify_s = cmdline_get_u64("verify", 0);
         reporter.verify_ns = verify_s ? reporter.start_ns + verify_s * 1000000000ULL : 0;
+        reporter.check_every_ns = cmdline_get_u64("check", 0) * 1000000000ULL;
+        reporter.check_ns = reporter.check_every_ns ? reporter.start_ns + reporter.check_every_ns
+                                                    : 0;
         reporter.progress = cmdline_get_u64("progress", 1) != 0;
     }
-    sweep_until_stopped(cpu, cpu == 0 ? &reporter : NULL);
-    verify_share(&shares[cpu]);
-    if (cpu != 0)
-        return;
-
-    uint64_t pages = 0;
-    int ok = 1;
-    for (unsigned c = 0; c < sdk_ncpus(); c++) {
-        while (shares[c].state == SHARE_RUNNING)
-            cpu_relax();
-        pages += shares[c].npages;
-        if (shares[c].state == SHARE_VERIFIED_BAD && ok) {
-            ok = 0;
-            printf("memtouch: verify FAILED at page 0x%lx (cpu %u, sweep %lu): expected %lu "
-                   "found %lu\n",
-                   (unsigned long)shares[c].bad_addr, c, (unsigned long)shares[c].sweep,
-                   (unsigned long)shares[c].expected, (unsigned long)shares[c].found);
+    for (;;) {
+        sweep_until_stopped(cpu, cpu == 0 ? &reporter : NULL);
+        uint64_t round = check_round;   /* read before cpu 0 can end this check */
+        int reason = stop_requested;
+        verify_share(&shares[cpu]);
+        if (cpu != 0) {
+            if (reason == STOP_FINAL)
+                return;
+            while (check_round == round)
+                cpu_relax();
+            continue;
         }
+        if (reason == STOP_FINAL)
+            sdk_exit(collect("verify") ? 0 : 1);
+        if (!collect("check"))
+            sdk_exit(1);
+        for (unsigned c = 0; c < sdk_ncpus(); c++)
+            shares[c].state = SHARE_RUNNING;
+        reporter.check_ns = clock_ns() + reporter.check_every_ns;
+        stop_requested = STOP_NONE;
+        __atomic_store_n(&check_round, round + 1, __ATOMIC_RELEASE);
     }
-    if (ok)
-        printf("memtouch: verify OK %lu pages\n", (unsigned long)pages);
-    sdk_exit(ok ? 0 : 1);
 }
