@@ -6,6 +6,7 @@ set -eu
 PACKAGES="
   build-essential meson ninja-build pkg-config
   libjansson-dev libcmocka-dev libxxhash-dev
+  libmicrohttpd-dev libcurl4-openssl-dev libinih-dev curl
   clang libclang-rt-14-dev
   python3 python3-pytest python3-pytest-timeout
   iproute2 util-linux

@@ -1,0 +1,495 @@
+/*
+ * The agent's VMs: definitions, VMM processes, and their lifecycle.
+ *
+ *   create --> stopped --start--> running --stop / guest exits / VMM dies--> stopped
+ *              stopped --delete--> (gone)
+ *   (peer prepare) --> incoming --guest arrives--> running
+ *                      incoming --attempt aborted--> (gone, every file removed)
+ *
+ * Every record lives in agent->vms under agent->lock and in
+ * vms/NAME/vm.json.  Starting and stopping a VMM take seconds, so they
+ * run outside the lock with vm->busy set, which keeps a second start,
+ * stop or delete of the same VM away meanwhile.
+ */
+#include "agent/agent.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "agent/files.h"
+#include "agent/proc.h"
+#include "base/log.h"
+#include "ctl/client.h"
+#include "godwit/abi.h"
+
+#define SPAWN_READY_TIMEOUT_MS 10000
+#define STOP_GRACE_MS 5000
+#define VMM_CALL_TIMEOUT_MS 2000
+
+static const char *const vm_state_names[] = {
+    [AGENT_VM_STOPPED] = "stopped",
+    [AGENT_VM_RUNNING] = "running",
+    [AGENT_VM_INCOMING] = "incoming",
+};
+
+void agent_vm_path(const struct agent *agent, const char *name, const char *file, char *out)
+{
+    if (file)
+        snprintf(out, PATH_MAX, "%s/vms/%s/%s", agent->config.state_dir, name, file);
+    else
+        snprintf(out, PATH_MAX, "%s/vms/%s", agent->config.state_dir, name);
+}
+
+int agent_vm_spec_check(const struct agent_vm_spec *spec, struct gw_error *err)
+{
+    if (!agent_name_valid(spec->name))
+        return gw_error_set(err, -EINVAL, "'%s' is not a VM name (1-32 of a-z, 0-9, '-', "
+                            "starting with a letter)", spec->name);
+    if (spec->memory_bytes < (2ULL << 20) || spec->memory_bytes > (64ULL << 30) ||
+        spec->memory_bytes % 4096)
+        return gw_error_set(err, -EINVAL, "memory must be 2 MiB to 64 GiB, 4 KiB aligned");
+    if (spec->vcpus < 1 || spec->vcpus > GW_MAX_VCPUS)
+        return gw_error_set(err, -EINVAL, "vcpus must be 1 to %d", GW_MAX_VCPUS);
+    if (!spec->kernel[0])
+        return gw_error_set(err, -EINVAL, "a VM needs a kernel image");
+    return 0;
+}
+
+struct agent_vm *agent_vm_find(struct agent *agent, const char *name)
+{
+    for (struct agent_vm *vm = agent->vms; vm; vm = vm->next)
+        if (!strcmp(vm->name, name))
+            return vm;
+    return NULL;
+}
+
+json_t *agent_vm_json(const struct agent *agent, const struct agent_vm *vm,
+                      const char *vmm_state)
+{
+    json_t *json = json_pack("{s:s, s:s, s:I, s:i, s:s, s:s, s:s}",
+                             "name", vm->name, "kernel", vm->kernel,
+                             "memory_bytes", (json_int_t)vm->memory_bytes, "vcpus", (int)vm->vcpus,
+                             "cmdline", vm->cmdline, "state", vm_state_names[vm->state],
+                             "host", agent->config.name);
+    json_object_set_new(json, "vmm_state",
+                        vmm_state && vmm_state[0] ? json_string(vmm_state) : json_null());
+    json_object_set_new(json, "pid", vm->pid ? json_integer(vm->pid) : json_null());
+    json_object_set_new(json, "exit_code",
+                        vm->exit_code >= 0 ? json_integer(vm->exit_code) : json_null());
+    json_object_set_new(json, "migration",
+                        vm->migration[0] ? json_string(vm->migration) : json_null());
+    return json;
+}
+
+void agent_vm_save(struct agent *agent, const struct agent_vm *vm)
+{
+    char path[PATH_MAX];
+    agent_vm_path(agent, vm->name, "vm.json", path);
+    json_t *json = agent_vm_json(agent, vm, NULL);
+    json_object_del(json, "vmm_state");
+    json_object_set_new(json, "pid_start", json_integer((json_int_t)vm->pid_start));
+    int rc = files_write_json(path, json);
+    if (rc)
+        LOG_ERR("agent", "vm=%s cannot save %s: %s", vm->name, path, strerror(-rc));
+    json_decref(json);
+}
+
+int agent_vm_create(struct agent *agent, const struct agent_vm_spec *spec, struct gw_error *err)
+{
+    int rc = agent_vm_spec_check(spec, err);
+    if (rc)
+        return rc;
+    if (access(spec->kernel, R_OK) < 0)
+        return gw_error_set(err, -EINVAL, "kernel %s: %s", spec->kernel, strerror(errno));
+
+    char dir[PATH_MAX];
+    agent_vm_path(agent, spec->name, NULL, dir);
+    pthread_mutex_lock(&agent->lock);
+    if (agent_vm_find(agent, spec->name)) {
+        pthread_mutex_unlock(&agent->lock);
+        return gw_error_set(err, -EEXIST, "a VM named '%s' exists on %s", spec->name,
+                            agent->config.name);
+    }
+    rc = files_make_dirs(dir);
+    if (rc) {
+        pthread_mutex_unlock(&agent->lock);
+        return gw_error_set(err, rc, "cannot create %s: %s", dir, strerror(-rc));
+    }
+    struct agent_vm *vm = calloc(1, sizeof *vm);
+    if (!vm) {
+        pthread_mutex_unlock(&agent->lock);
+        return gw_error_set(err, -ENOMEM, "out of memory");
+    }
+    snprintf(vm->name, sizeof vm->name, "%s", spec->name);
+    snprintf(vm->kernel, sizeof vm->kernel, "%s", spec->kernel);
+    snprintf(vm->cmdline, sizeof vm->cmdline, "%s", spec->cmdline);
+    vm->memory_bytes = spec->memory_bytes;
+    vm->vcpus = spec->vcpus;
+    vm->state = AGENT_VM_STOPPED;
+    vm->exit_code = -1;
+    vm->next = agent->vms;
+    agent->vms = vm;
+    agent_vm_save(agent, vm);
+    pthread_mutex_unlock(&agent->lock);
+    LOG_INFO("agent", "vm=%s created: %llu MiB, %u vCPUs, kernel %s", vm->name,
+             (unsigned long long)(vm->memory_bytes >> 20), vm->vcpus, vm->kernel);
+    return 0;
+}
+
+/* Reaps or checks one VMM (lock held); records its exit. */
+static void check_process(struct agent *agent, struct agent_vm *vm)
+{
+    if (!vm->pid)
+        return;
+    int status = 0;
+    bool exited;
+    if (vm->is_child) {
+        pid_t got = waitpid(vm->pid, &status, WNOHANG);
+        exited = got == vm->pid || (got < 0 && errno == ECHILD);
+        if (got == vm->pid)
+            vm->exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    } else {
+        exited = !proc_is_running(vm->pid, vm->pid_start);
+        if (exited)
+            vm->exit_code = -1;     /* not our child: its status is not ours to read */
+    }
+    if (!exited)
+        return;
+    LOG_INFO("agent", "vm=%s VMM pid %d exited (%s%d)%s", vm->name, (int)vm->pid,
+             vm->exit_code >= 0 ? "status " : "status unknown ", vm->exit_code,
+             vm->migration[0] ? " during a migration" : "");
+    vm->pid = 0;
+    vm->pid_start = 0;
+    vm->is_child = false;
+    if (vm->state == AGENT_VM_RUNNING)
+        vm->state = AGENT_VM_STOPPED;
+    agent_vm_save(agent, vm);
+}
+
+void agent_vms_check_processes(struct agent *agent)
+{
+    for (struct agent_vm *vm = agent->vms; vm; vm = vm->next)
+        check_process(agent, vm);
+}
+
+void agent_vm_query_state(struct agent *agent, const char *name, char *state)
+{
+    char path[PATH_MAX];
+    struct ctl_call call;
+    struct gw_error err;
+    agent_vm_path(agent, name, "control.sock", path);
+    state[0] = '\0';
+    if (ctl_call(path, "status", NULL, VMM_CALL_TIMEOUT_MS, &call, &err) == 0)
+        snprintf(state, 16, "%s", json_string_value(json_object_get(call.result, "state"))
+                                       ? json_string_value(json_object_get(call.result, "state"))
+                                       : "");
+    ctl_call_uninit(&call);
+}
+
+/* Builds the VMM's argv into args (strings in bufs); returns argc. */
+static int vmm_argv(struct agent *agent, const struct agent_vm *vm, const char *incoming_uri,
+                    char *argv[], char bufs[][PATH_MAX])
+{
+    int argc = 0, nbuf = 0;
+    argv[argc++] = agent->config.vmm_path;
+    argv[argc++] = "--control";
+    agent_vm_path(agent, vm->name, "control.sock", bufs[nbuf]);
+    argv[argc++] = bufs[nbuf++];
+    argv[argc++] = "--console";
+    agent_vm_path(agent, vm->name, "console.log", bufs[nbuf]);
+    argv[argc++] = bufs[nbuf++];
+    argv[argc++] = "--memory";
+    snprintf(bufs[nbuf], PATH_MAX, "%lluK", (unsigned long long)(vm->memory_bytes >> 10));
+    argv[argc++] = bufs[nbuf++];
+    argv[argc++] = "--vcpus";
+    snprintf(bufs[nbuf], PATH_MAX, "%u", vm->vcpus);
+    argv[argc++] = bufs[nbuf++];
+    /* The agent reads the final figures of an outgoing migration, then
+     * tells the VMM to quit (commit). */
+    argv[argc++] = "--stay-after-migration";
+    if (incoming_uri) {
+        argv[argc++] = "--incoming";
+        argv[argc++] = (char *)incoming_uri;
+    } else {
+        argv[argc++] = "--kernel";
+        argv[argc++] = (char *)vm->kernel;
+        argv[argc++] = "--cmdline";
+        argv[argc++] = (char *)vm->cmdline;
+    }
+    argv[argc] = NULL;
+    return argc;
+}
+
+int agent_vm_spawn(struct agent *agent, struct agent_vm *vm, const char *incoming_uri,
+                   struct gw_error *err)
+{
+    char *argv[24];
+    char bufs[4][PATH_MAX];
+    char log_path[PATH_MAX], sock_path[PATH_MAX];
+    vmm_argv(agent, vm, incoming_uri, argv, bufs);
+    agent_vm_path(agent, vm->name, "vmm.log", log_path);
+    agent_vm_path(agent, vm->name, "control.sock", sock_path);
+    unlink(sock_path);
+
+    pthread_mutex_lock(&agent->lock);
+    pid_t pid = proc_spawn(argv, log_path);
+    if (pid < 0) {
+        pthread_mutex_unlock(&agent->lock);
+        return gw_error_set(err, pid, "cannot start %s: %s", argv[0], strerror(-pid));
+    }
+    vm->pid = pid;
+    vm->pid_start = proc_start_time(pid, NULL);
+    vm->is_child = true;
+    vm->exit_code = -1;
+    pthread_mutex_unlock(&agent->lock);
+    LOG_INFO("agent", "vm=%s VMM pid %d started%s%s", vm->name, (int)pid,
+             incoming_uri ? ", incoming on " : "", incoming_uri ? incoming_uri : "");
+
+    long long deadline = agent_mono_ms() + SPAWN_READY_TIMEOUT_MS;
+    for (;;) {
+        struct ctl_call call;
+        struct gw_error call_err;
+        int rc = ctl_call(sock_path, "status", NULL, VMM_CALL_TIMEOUT_MS, &call, &call_err);
+        ctl_call_uninit(&call);
+        if (rc == 0)
+            return 0;
+        pthread_mutex_lock(&agent->lock);
+        check_process(agent, vm);
+        bool gone = vm->pid == 0;
+        pthread_mutex_unlock(&agent->lock);
+        if (gone) {
+            char line[256];
+            files_last_line(log_path, line, sizeof line);
+            return gw_error_set(err, -EIO, "the VMM exited at start: %s",
+                                line[0] ? line : "(no message)");
+        }
+        if (agent_mono_ms() > deadline) {
+            agent_vm_kill(agent, vm);
+            return gw_error_set(err, -ETIMEDOUT, "the VMM did not answer within %d s",
+                                SPAWN_READY_TIMEOUT_MS / 1000);
+        }
+        usleep(20 * 1000);
+    }
+}
+
+void agent_vm_kill(struct agent *agent, struct agent_vm *vm)
+{
+    for (int i = 0; i < 500; i++) {
+        pthread_mutex_lock(&agent->lock);
+        check_process(agent, vm);
+        pid_t pid = vm->pid;
+        pthread_mutex_unlock(&agent->lock);
+        if (!pid)
+            return;
+        if (i == 0)
+            kill(pid, SIGKILL);
+        usleep(10 * 1000);
+    }
+    LOG_ERR("agent", "vm=%s VMM pid %d does not die", vm->name, (int)vm->pid);
+}
+
+void agent_vm_forget(struct agent *agent, struct agent_vm *vm)
+{
+    char dir[PATH_MAX];
+    agent_vm_path(agent, vm->name, NULL, dir);
+    files_remove_dir(dir);
+    for (struct agent_vm **p = &agent->vms; *p; p = &(*p)->next) {
+        if (*p == vm) {
+            *p = vm->next;
+            break;
+        }
+    }
+    free(vm);
+}
+
+void agent_vm_quit(struct agent *agent, struct agent_vm *vm)
+{
+    char sock_path[PATH_MAX];
+    struct ctl_call call;
+    struct gw_error quit_err;
+    agent_vm_path(agent, vm->name, "control.sock", sock_path);
+    ctl_call(sock_path, "quit", NULL, VMM_CALL_TIMEOUT_MS, &call, &quit_err);
+    ctl_call_uninit(&call);
+    long long deadline = agent_mono_ms() + STOP_GRACE_MS;
+    for (;;) {
+        pthread_mutex_lock(&agent->lock);
+        check_process(agent, vm);
+        pid_t pid = vm->pid;
+        pthread_mutex_unlock(&agent->lock);
+        if (!pid)
+            return;
+        if (agent_mono_ms() > deadline) {
+            LOG_WARN("agent", "vm=%s VMM did not quit within %d s: killing it", vm->name,
+                     STOP_GRACE_MS / 1000);
+            agent_vm_kill(agent, vm);
+            return;
+        }
+        usleep(20 * 1000);
+    }
+}
+
+/* Takes the VM for a slow operation: it must exist and not be busy. */
+static struct agent_vm *claim_vm(struct agent *agent, const char *name, struct gw_error *err)
+{
+    struct agent_vm *vm = agent_vm_find(agent, name);
+    if (!vm) {
+        gw_error_set(err, -ENOENT, "no VM named '%s' on %s", name, agent->config.name);
+        return NULL;
+    }
+    if (vm->busy) {
+        gw_error_set(err, -EBUSY, "vm %s is being started or stopped", name);
+        return NULL;
+    }
+    if (vm->migration[0]) {
+        gw_error_set(err, -EBUSY, "vm %s is migrating (migration %s)", name, vm->migration);
+        return NULL;
+    }
+    return vm;
+}
+
+int agent_vm_start(struct agent *agent, const char *name, struct gw_error *err)
+{
+    pthread_mutex_lock(&agent->lock);
+    struct agent_vm *vm = claim_vm(agent, name, err);
+    if (vm && vm->state != AGENT_VM_STOPPED) {
+        gw_error_set(err, -EBUSY, "vm %s is already %s", name, vm_state_names[vm->state]);
+        vm = NULL;
+    }
+    if (!vm) {
+        pthread_mutex_unlock(&agent->lock);
+        return err->code;
+    }
+    vm->busy = true;
+    pthread_mutex_unlock(&agent->lock);
+
+    int rc = agent_vm_spawn(agent, vm, NULL, err);
+
+    pthread_mutex_lock(&agent->lock);
+    vm->busy = false;
+    if (!rc)
+        vm->state = AGENT_VM_RUNNING;
+    agent_vm_save(agent, vm);
+    pthread_mutex_unlock(&agent->lock);
+    if (rc)
+        LOG_ERR("agent", "vm=%s start failed: %s", name, err->msg);
+    else
+        LOG_INFO("agent", "vm=%s running", name);
+    return rc;
+}
+
+int agent_vm_stop(struct agent *agent, const char *name, struct gw_error *err)
+{
+    pthread_mutex_lock(&agent->lock);
+    struct agent_vm *vm = claim_vm(agent, name, err);
+    if (vm && vm->state != AGENT_VM_RUNNING) {
+        gw_error_set(err, -EBUSY, "vm %s is %s, not running", name, vm_state_names[vm->state]);
+        vm = NULL;
+    }
+    if (!vm) {
+        pthread_mutex_unlock(&agent->lock);
+        return err->code;
+    }
+    vm->busy = true;
+    pthread_mutex_unlock(&agent->lock);
+
+    agent_vm_quit(agent, vm);
+    pthread_mutex_lock(&agent->lock);
+    vm->busy = false;
+    vm->state = AGENT_VM_STOPPED;
+    agent_vm_save(agent, vm);
+    pthread_mutex_unlock(&agent->lock);
+    LOG_INFO("agent", "vm=%s stopped", name);
+    return 0;
+}
+
+int agent_vm_delete(struct agent *agent, const char *name, struct gw_error *err)
+{
+    pthread_mutex_lock(&agent->lock);
+    struct agent_vm *vm = claim_vm(agent, name, err);
+    if (vm && vm->state != AGENT_VM_STOPPED) {
+        gw_error_set(err, -EBUSY, "vm %s is %s: stop it first", name, vm_state_names[vm->state]);
+        vm = NULL;
+    }
+    if (!vm) {
+        pthread_mutex_unlock(&agent->lock);
+        return err->code;
+    }
+    agent_vm_forget(agent, vm);
+    pthread_mutex_unlock(&agent->lock);
+    LOG_INFO("agent", "vm=%s deleted", name);
+    return 0;
+}
+
+/* One vm.json into a record; NULL if it is not a VM record. */
+static struct agent_vm *vm_from_json(json_t *json)
+{
+    const char *name = json_string_value(json_object_get(json, "name"));
+    const char *kernel = json_string_value(json_object_get(json, "kernel"));
+    const char *cmdline = json_string_value(json_object_get(json, "cmdline"));
+    const char *state = json_string_value(json_object_get(json, "state"));
+    const char *migration = json_string_value(json_object_get(json, "migration"));
+    if (!name || !agent_name_valid(name) || !kernel || !cmdline || !state)
+        return NULL;
+    struct agent_vm *vm = calloc(1, sizeof *vm);
+    if (!vm)
+        return NULL;
+    snprintf(vm->name, sizeof vm->name, "%s", name);
+    snprintf(vm->kernel, sizeof vm->kernel, "%s", kernel);
+    snprintf(vm->cmdline, sizeof vm->cmdline, "%s", cmdline);
+    snprintf(vm->migration, sizeof vm->migration, "%s", migration ? migration : "");
+    vm->memory_bytes = (uint64_t)json_integer_value(json_object_get(json, "memory_bytes"));
+    vm->vcpus = (uint32_t)json_integer_value(json_object_get(json, "vcpus"));
+    vm->pid = (pid_t)json_integer_value(json_object_get(json, "pid"));
+    vm->pid_start = (unsigned long long)json_integer_value(json_object_get(json, "pid_start"));
+    json_t *exit_code = json_object_get(json, "exit_code");
+    vm->exit_code = json_is_integer(exit_code) ? (int)json_integer_value(exit_code) : -1;
+    vm->state = !strcmp(state, "running") ? AGENT_VM_RUNNING
+              : !strcmp(state, "incoming") ? AGENT_VM_INCOMING : AGENT_VM_STOPPED;
+    return vm;
+}
+
+void agent_vms_load(struct agent *agent)
+{
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s/vms", agent->config.state_dir);
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct dirent *entry;
+    while ((entry = readdir(d))) {
+        if (entry->d_name[0] == '.')
+            continue;
+        char path[PATH_MAX];
+        agent_vm_path(agent, entry->d_name, "vm.json", path);
+        json_t *json = files_read_json(path);
+        struct agent_vm *vm = json ? vm_from_json(json) : NULL;
+        json_decref(json);
+        if (!vm || strcmp(vm->name, entry->d_name)) {
+            LOG_WARN("agent", "ignoring %s/%s: no valid vm.json", dir, entry->d_name);
+            free(vm);
+            continue;
+        }
+        vm->next = agent->vms;
+        agent->vms = vm;
+        if (vm->pid && proc_is_running(vm->pid, vm->pid_start)) {
+            LOG_INFO("agent", "vm=%s adopted its running VMM, pid %d", vm->name, (int)vm->pid);
+        } else if (vm->pid) {
+            LOG_INFO("agent", "vm=%s its VMM (pid %d) ended while the agent was away",
+                     vm->name, (int)vm->pid);
+            vm->pid = 0;
+            vm->pid_start = 0;
+            vm->exit_code = -1;
+            if (vm->state == AGENT_VM_RUNNING)
+                vm->state = AGENT_VM_STOPPED;
+            agent_vm_save(agent, vm);
+        }
+    }
+    closedir(d);
+}
