@@ -36,3 +36,29 @@ def vm_factory(tmp_path):
     yield start
     for vm in vms:
         vm.close()
+
+
+@pytest.fixture
+def cluster_factory():
+    """Two hosts in network namespaces, each with an agent; removed at the end.
+    The state lives under a short /tmp path: VMM control sockets must fit
+    the 108 bytes of a Unix socket address."""
+    import shutil
+    import tempfile
+
+    from agents import Cluster
+
+    clusters, workdirs = [], []
+
+    def make(settings_a=None, settings_b=None, env_b=None, start=True):
+        workdir = tempfile.mkdtemp(prefix="gwt-", dir="/tmp")
+        workdirs.append(workdir)
+        cluster = Cluster(workdir, settings_a, settings_b)
+        clusters.append(cluster)
+        return cluster.start(env_b=env_b) if start else cluster
+
+    yield make
+    for cluster in clusters:
+        cluster.close()
+    for workdir in workdirs:
+        shutil.rmtree(workdir, ignore_errors=True)
