@@ -1,0 +1,110 @@
+"""The godwit CLI against real agents: output, events and exit codes
+(0 done, 1 failed and safe, 2 usage, 3 outcome unknown, 4 agent unreachable)."""
+import json
+import signal
+import subprocess
+import time
+
+import pytest
+
+from agents import GODWIT, wait_for
+from vmm import MEMTOUCH
+
+pytestmark = pytest.mark.kvm
+
+
+def cli_ok(host, *args):
+    r = host.cli(*args)
+    assert r.returncode == 0, (args, r.stdout, r.stderr)
+    return r.stdout
+
+
+def make_vm(host, name="vm1"):
+    cli_ok(host, "vm", "create", name, "--kernel", MEMTOUCH, "--memory", "256M", "--vcpus", "2",
+           "--cmdline", "rate=20000 check=1")
+    cli_ok(host, "vm", "start", name)
+
+
+def test_vm_and_host_commands(cluster_factory):
+    cluster = cluster_factory()
+    a = cluster.a
+    make_vm(a)
+    listing = cli_ok(a, "vm", "list")
+    assert "vm1" in listing and "running" in listing
+    shown = json.loads(cli_ok(a, "-o", "json", "vm", "show", "vm1"))
+    assert shown["state"] == "running" and shown["vcpus"] == 2
+    wait_for(lambda: "check OK" in cli_ok(a, "vm", "console", "vm1"), 20, "a guest check")
+    hosts = cli_ok(a, "host", "list")
+    assert "host-b" in hosts and "up" in hosts
+    cluster.b.kill()
+    hosts = cli_ok(a, "host", "list")
+    assert "down" in hosts
+    r = a.cli("vm", "delete", "vm1")
+    assert r.returncode == 1 and "wrong-state" in r.stderr
+    cli_ok(a, "vm", "stop", "vm1")
+    cli_ok(a, "vm", "delete", "vm1")
+    assert "vm1" not in cli_ok(a, "vm", "list")
+
+
+def test_migrate_json_events(cluster_factory):
+    cluster = cluster_factory()
+    a, b = cluster.a, cluster.b
+    make_vm(a)
+    r = a.cli("-o", "json", "migrate", "vm1", "--to", "host-b", "--max-downtime", "50")
+    assert r.returncode == 0, r.stderr
+    events = [json.loads(line) for line in r.stdout.splitlines()]
+    assert events[0]["event"] == "started" and events[-1]["event"] == "done"
+    done = events[-1]["migration"]
+    assert done["state"] == "completed" and done["policy"]["max_downtime_ms"] == 50
+    assert done["result"]["passes"] >= 1
+    assert b.vm("vm1")["state"] == "running" and a.vm("vm1") is None
+    text = cli_ok(a, "migration", "show", done["id"])
+    assert "completed" in text
+
+
+def test_exit_codes(cluster_factory, tmp_path):
+    cluster = cluster_factory(env_b={"GODWIT_TEST_FAULT": "die-after-go"})
+    a = cluster.a
+    make_vm(a)
+    # 2: usage, nothing sent
+    for args in (["migrate", "vm1"], ["vm", "frobnicate"], ["migrate", "vm1", "--to", "host-b",
+                                                           "--bandwidth", "fast"]):
+        r = a.cli(*args)
+        assert r.returncode == 2, (args, r.stderr)
+        assert r.stderr
+    # 1: refused, nothing changed
+    r = a.cli("migrate", "nope", "--to", "host-b")
+    assert r.returncode == 1 and "not-found" in r.stderr
+    r = a.cli("migrate", "vm1", "--to", "host-z")
+    assert r.returncode == 1 and "unknown-host" in r.stderr
+    # 4: no agent
+    r = subprocess.run([GODWIT, "--socket", str(tmp_path / "none.sock"), "vm", "list"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 4 and "cannot reach godwitd" in r.stderr
+    # 3: the destination VMM dies right after GO
+    r = a.cli("migrate", "vm1", "--to", "host-b")
+    assert r.returncode == 3, (r.stdout, r.stderr)
+    assert "--keep source" in r.stdout + r.stderr
+    mig = a.api("GET", "/v1/migrations")[1]["migrations"][0]["id"]
+    shown = cli_ok(a, "migration", "show", mig)
+    assert "unknown" in shown and "--keep destination" in shown
+    cli_ok(a, "migration", "resolve", mig, "--keep", "source")
+    assert a.vm("vm1")["vmm_state"] == "running"
+
+
+def test_sigint_cancels_without_a_terminal(cluster_factory):
+    cluster = cluster_factory()
+    a, b = cluster.a, cluster.b
+    make_vm(a)
+    proc = subprocess.Popen([GODWIT, "--socket", a.socket, "-o", "json", "migrate", "vm1",
+                             "--to", "host-b", "--bandwidth", "8M"], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_for(lambda: b.vm("vm1") is not None, 15, "the destination to prepare")
+    time.sleep(1)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1, (out, err)
+    done = json.loads(out.splitlines()[-1])
+    assert done["event"] == "done" and done["migration"]["state"] == "cancelled"
+    assert a.vm("vm1")["vmm_state"] == "running"
+    wait_for(lambda: b.vm_dirs() == [], 10, "host-b to remove the attempt")
