@@ -273,3 +273,30 @@ def test_bad_requests_change_nothing(cluster_factory):
     assert b.vm_dirs() == ["vm1"]
     assert a.api("POST", f"/v1/migrations/{mig}/cancel")[0] == 200
     assert a.wait_migration(mig, FINAL)["state"] == "cancelled"
+
+
+def test_migration_finishes_while_source_agent_is_away(cluster_factory):
+    """The source agent dies; the VMMs finish the migration without it.
+    The destination adopts the guest without waiting for a commit, and the
+    restarted source agent completes the job and retires its VMM."""
+    from vmm import Control
+
+    cluster = cluster_factory()
+    a, b = cluster.a, cluster.b
+    create_vm(a)
+    mig = start_migration(a, "host-b", **SLOW)
+    wait_transferring(a, mig)
+    a.kill(signal.SIGKILL)
+    ctl = Control(os.path.join(a.state_dir, "vms", "vm1", "control.sock"))
+    assert ctl.call("migrate-set", max_bandwidth=0)["ok"]
+    wait_for(lambda: (b.vm("vm1") or {}).get("state") == "running"
+             and (b.vm("vm1") or {}).get("migration") is None, 60, "host-b to run the guest")
+    wait_for(lambda: ctl.call("query-migrate")["result"]["state"] == "completed", 10,
+             "the source VMM to report completed")
+    ctl.close()
+    a.start()
+    done = a.wait_migration(mig, FINAL)
+    assert done["state"] == "completed" and done["result"]["passes"] >= 1, done
+    wait_for(lambda: a.vm("vm1") is None, 10, "host-a to forget the VM")
+    assert_only_on(cluster, b)
+    wait_check(b)
