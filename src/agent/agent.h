@@ -45,6 +45,7 @@ enum agent_vm_state {
     AGENT_VM_STOPPED,       /* no VMM runs it */
     AGENT_VM_RUNNING,       /* a VMM runs it (its own state may be paused or frozen) */
     AGENT_VM_INCOMING,      /* a VMM waits for it to arrive by migration */
+    AGENT_VM_MIGRATED,      /* it runs on another host now; its old VMM is being retired */
 };
 
 struct agent_vm {

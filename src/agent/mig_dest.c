@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "agent/files.h"
 #include "base/log.h"
@@ -29,6 +30,7 @@
 #define CONTACT_TIMEOUT_MS 30000
 #define WATCH_MS 200
 #define PORT_ATTEMPTS 8
+#define RETIRE_WAIT_MS 10000
 
 static bool id_valid(const char *id)
 {
@@ -238,6 +240,18 @@ int agent_peer_prepare(struct agent *agent, const char *id, const char *source,
     int rc = agent_vm_spec_check(spec, err);
     if (rc)
         return rc;
+
+    /* A VM of that name that just left this host may still be retiring
+     * its old VMM (a quick migration back): wait for it to be gone. */
+    for (long long deadline = agent_mono_ms() + RETIRE_WAIT_MS;;) {
+        pthread_mutex_lock(&agent->lock);
+        struct agent_vm *old = agent_vm_find(agent, spec->name);
+        bool retiring = old && old->state == AGENT_VM_MIGRATED;
+        pthread_mutex_unlock(&agent->lock);
+        if (!retiring || agent_mono_ms() > deadline)
+            break;
+        usleep(20 * 1000);
+    }
 
     struct agent_vm *vm = NULL;
     pthread_mutex_lock(&agent->lock);

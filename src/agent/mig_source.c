@@ -129,14 +129,16 @@ static void finish_completed(struct monitor *m, json_t *final)
             break;
     }
 
+    /* The job is complete now; retiring the old VMM (it frees its guest
+     * RAM, a few hundred ms for a GiB here) happens after, under the
+     * "migrated" state, which keeps the VM's name reserved meanwhile. */
     pthread_mutex_lock(&agent->lock);
     struct agent_vm *vm = agent_vm_find(agent, m->vm_name);
-    pthread_mutex_unlock(&agent->lock);
-    if (vm)
-        agent_vm_quit(agent, vm);
-    pthread_mutex_lock(&agent->lock);
-    if (vm)
-        agent_vm_forget(agent, vm);
+    if (vm) {
+        vm->state = AGENT_VM_MIGRATED;
+        vm->busy = true;
+        agent_vm_save(agent, vm);
+    }
     agent_mig_set_state(agent, m->mig, AGENT_MIG_COMPLETED);
     struct agent_mig_result r = m->mig->result;
     pthread_mutex_unlock(&agent->lock);
@@ -144,6 +146,12 @@ static void finish_completed(struct monitor *m, json_t *final)
              "downtime=%.1fms passes=%u sent=%lluMiB", m->vm_name, m->id, m->dest.name,
              (unsigned long long)r.total_ms, r.downtime_us / 1000.0, r.passes,
              (unsigned long long)(r.bytes_sent >> 20));
+    if (vm) {
+        agent_vm_quit(agent, vm);
+        pthread_mutex_lock(&agent->lock);
+        agent_vm_forget(agent, vm);
+        pthread_mutex_unlock(&agent->lock);
+    }
 }
 
 /* The VM runs here as before: remove the destination's half. */

@@ -5,6 +5,7 @@
  *              stopped --delete--> (gone)
  *   (peer prepare) --> incoming --guest arrives--> running
  *                      incoming --attempt aborted--> (gone, every file removed)
+ *   running --migrated away--> migrated --old VMM retired--> (gone)
  *
  * Every record lives in agent->vms under agent->lock and in
  * vms/NAME/vm.json.  Starting and stopping a VMM take seconds, so they
@@ -37,6 +38,7 @@ static const char *const vm_state_names[] = {
     [AGENT_VM_STOPPED] = "stopped",
     [AGENT_VM_RUNNING] = "running",
     [AGENT_VM_INCOMING] = "incoming",
+    [AGENT_VM_MIGRATED] = "migrated",
 };
 
 void agent_vm_path(const struct agent *agent, const char *name, const char *file, char *out)
@@ -344,7 +346,7 @@ static struct agent_vm *claim_vm(struct agent *agent, const char *name, struct g
         return NULL;
     }
     if (vm->busy) {
-        gw_error_set(err, -EBUSY, "vm %s is being started or stopped", name);
+        gw_error_set(err, -EBUSY, "vm %s is busy (being started, stopped or retired)", name);
         return NULL;
     }
     if (vm->migration[0]) {
@@ -451,7 +453,8 @@ static struct agent_vm *vm_from_json(json_t *json)
     json_t *exit_code = json_object_get(json, "exit_code");
     vm->exit_code = json_is_integer(exit_code) ? (int)json_integer_value(exit_code) : -1;
     vm->state = !strcmp(state, "running") ? AGENT_VM_RUNNING
-              : !strcmp(state, "incoming") ? AGENT_VM_INCOMING : AGENT_VM_STOPPED;
+              : !strcmp(state, "incoming") ? AGENT_VM_INCOMING
+              : !strcmp(state, "migrated") ? AGENT_VM_MIGRATED : AGENT_VM_STOPPED;
     return vm;
 }
 
@@ -473,6 +476,17 @@ void agent_vms_load(struct agent *agent)
         json_decref(json);
         if (!vm || strcmp(vm->name, entry->d_name)) {
             LOG_WARN("agent", "ignoring %s/%s: no valid vm.json", dir, entry->d_name);
+            free(vm);
+            continue;
+        }
+        if (vm->state == AGENT_VM_MIGRATED) {
+            /* The agent stopped while retiring it: finish that. */
+            LOG_INFO("agent", "vm=%s runs elsewhere: retiring its old VMM", vm->name);
+            if (vm->pid && proc_is_running(vm->pid, vm->pid_start))
+                kill(vm->pid, SIGKILL);
+            char vm_dir[PATH_MAX];
+            agent_vm_path(agent, vm->name, NULL, vm_dir);
+            files_remove_dir(vm_dir);
             free(vm);
             continue;
         }

@@ -50,11 +50,13 @@ def start_migration(src, dst_name, vm="vm1", **policy):
 
 
 def assert_only_on(cluster, host, vm="vm1"):
-    """The VM runs on host, and only there: one VMM, one record."""
+    """The VM runs on host, and only there: one VMM, one record.  (Right
+    after a migration the other host may still be retiring its old VMM,
+    with the VM shown as "migrated", for a moment.)"""
     other = cluster.b if host is cluster.a else cluster.a
     body = host.vm(vm)
     assert body and body["state"] == "running" and body["vmm_state"] == "running", body
-    assert other.vm(vm) is None
+    wait_for(lambda: other.vm(vm) is None, 10, f"{other.name} to retire {vm}")
     assert vm not in other.vm_dirs()
     assert len(cluster.vm_copies(vm)) == 1, cluster.vm_copies(vm)
 
