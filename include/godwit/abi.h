@@ -42,6 +42,15 @@
 #define GW_MAX_VCPUS    64
 #define GW_MMIO_BASE    (1ULL << 40)        /* 1 TiB */
 
+/* virtio-mmio devices (virtio 1.1, section 4.2, version 2 registers):
+ * device n (n = 0, 1, ...) has its 4 KiB register window at
+ * GW_VIRTIO_MMIO_BASE + n * GW_VIRTIO_MMIO_STRIDE and raises GSI
+ * GW_VIRTIO_IRQ_BASE + n.  The boot block lists them in that order. */
+#define GW_VIRTIO_MMIO_BASE   GW_MMIO_BASE
+#define GW_VIRTIO_MMIO_STRIDE 0x1000ULL
+#define GW_VIRTIO_IRQ_BASE    5
+#define GW_MAX_VIRTIO_DEVICES 4
+
 /* Port I/O devices. */
 #define GW_PORT_CONSOLE 0x3f8   /* 8-bit writes: one byte of console output */
 #define GW_PORT_EXIT    0x501   /* 32-bit write: end the VM with this exit code */

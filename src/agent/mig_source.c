@@ -13,7 +13,7 @@
  *
  * The VMMs carry out the transfer and its hand-over (READY/GO/RESUMED,
  * docs/protocol.md); the agent decides what happens around it.  One
- * monitor thread per job polls the source VMM's query-migrate four times a
+ * monitor thread per job polls the source VMM's query-migrate ten times a
  * second, logs progress every second, and sends the destination agent a
  * heartbeat every second.  If that agent stops answering before the
  * switchover, the transfer is cancelled: the VM runs on here and the
