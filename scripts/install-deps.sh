@@ -5,11 +5,11 @@ set -eu
 
 PACKAGES="
   build-essential meson ninja-build pkg-config
-  libjansson-dev libcmocka-dev libxxhash-dev
+  libjansson-dev libcmocka-dev libxxhash-dev libmnl-dev
   libmicrohttpd-dev libcurl4-openssl-dev libinih-dev curl
   clang libclang-rt-14-dev
   python3 python3-pytest python3-pytest-timeout
-  iproute2 util-linux
+  iproute2 util-linux iputils-ping
 "
 
 missing=""
