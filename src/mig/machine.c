@@ -41,6 +41,14 @@ int mig_machine_send(struct vm *vm, struct mig_conn *conn, struct gw_error *err)
         }
         x86_vcpu_state_uninit(&cpu);
     }
+    /* The devices are quiesced (the VM is frozen): their rings are still. */
+    for (uint32_t i = 0; !rc && i < vm_net_count(vm); i++) {
+        struct virtio_net_state net;
+        virtio_net_save(vm_net(vm, i), &net);
+        mig_section_begin(&w, VIRTIO_NET_SECTION, i, VIRTIO_NET_SECTION_VERSION);
+        virtio_net_state_encode(&net, &w);
+        rc = send_section(conn, &w, err);
+    }
     wbuf_uninit(&w);
     return rc;
 }
@@ -92,6 +100,11 @@ int mig_machine_state_add(struct mig_machine_state *s, struct rbuf *payload,
                                 name, instance, s->ncpus);
         rc = x86_vcpu_state_decode(payload, &s->vcpus[instance], &inner);
         s->have_vcpu[instance] = !rc;
+    } else if (!strcmp(name, VIRTIO_NET_SECTION)) {
+        if (instance >= GW_MAX_VIRTIO_DEVICES || s->have_net[instance])
+            return gw_error_set(err, -EPROTO, "unexpected %s section instance %u", name, instance);
+        rc = virtio_net_state_decode(payload, &s->nets[instance], &inner);
+        s->have_net[instance] = !rc;
     } else {
         return gw_error_set(err, -EPROTO, "unknown state section '%s'", name);
     }
@@ -109,9 +122,31 @@ int mig_machine_state_load(const struct mig_machine_state *s, struct vm *vm,
         if (!s->have_vcpu[i])
             return gw_error_set(err, -EPROTO, "the stream carried no state for vCPU %u", i);
 
+    /* Devices: the same set on both sides, every section valid here,
+     * before anything is applied. */
+    uint32_t nnets = vm_net_count(vm);
+    for (uint32_t i = 0; i < GW_MAX_VIRTIO_DEVICES; i++) {
+        if (i < nnets && !s->have_net[i])
+            return gw_error_set(err, -EPROTO, "this VM has virtio-net device %u, the source "
+                                "sent no state for it (start both with the same --net)", i);
+        if (i >= nnets && s->have_net[i])
+            return gw_error_set(err, -EPROTO, "the source has virtio-net device %u, this VM "
+                                "has %u (start both with the same --net)", i, nnets);
+        if (i < nnets) {
+            int rc = virtio_net_check(vm_net(vm, i), &s->nets[i], err);
+            if (rc)
+                return rc;
+        }
+    }
+
     struct kvm_vm *kvm = vm_kvm(vm);
     for (uint32_t i = 0; i < s->ncpus; i++) {
         int rc = x86_vcpu_state_load(vm_vcpu_fd(vm, i), &s->vcpus[i], err);
+        if (rc)
+            return rc;
+    }
+    for (uint32_t i = 0; i < nnets; i++) {
+        int rc = virtio_net_load(vm_net(vm, i), &s->nets[i], err);
         if (rc)
             return rc;
     }

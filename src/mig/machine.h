@@ -1,7 +1,7 @@
 /*
  * The machine's non-RAM state as STATE sections: the VM-wide x86 state
- * (irqchip, PIT, clock) as "x86-vm", and each vCPU as "x86-vcpu" with its
- * index as the instance.  Saving happens on a frozen VM; loading first
+ * (irqchip, PIT, clock) as "x86-vm", each vCPU as "x86-vcpu" and each
+ * virtio-net device as "virtio-net", with its index as the instance.  Saving happens on a frozen VM; loading first
  * decodes every section into plain structs (struct mig_machine_state) and
  * only applies them to KVM once all are present and valid.
  */
@@ -9,6 +9,8 @@
 #define GW_MIG_MACHINE_H
 
 #include "base/error.h"
+#include "dev/virtio_net.h"
+#include "godwit/abi.h"
 #include "mig/conn.h"
 #include "vmm/vm.h"
 #include "vmm/x86/cpustate.h"
@@ -25,6 +27,8 @@ struct mig_machine_state {
     int have_vm;
     struct x86_vcpu_state *vcpus;       /* ncpus, owned */
     int *have_vcpu;                     /* ncpus flags, owned */
+    struct virtio_net_state nets[GW_MAX_VIRTIO_DEVICES];
+    int have_net[GW_MAX_VIRTIO_DEVICES];
 };
 
 int mig_machine_state_init(struct mig_machine_state *s, uint32_t ncpus, struct gw_error *err);

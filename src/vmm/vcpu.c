@@ -1,6 +1,6 @@
 /*
  * vCPU threads: one per vCPU, each running KVM_RUN in a loop and handing
- * port I/O exits to the VM's bus.  Pause and stop requests reach a thread
+ * port I/O and MMIO exits to the VM's buses.  Pause and stop requests reach a thread
  * through a signal whose handler sets kvm_run.immediate_exit (on the
  * thread itself), so a request can never be lost between the flag check
  * and KVM_RUN.
@@ -58,6 +58,10 @@ static void handle_mmio(struct vcpu *vcpu)
 {
     struct kvm_run *run = vcpu->run;
     static unsigned warned;
+    unsigned len = run->mmio.len <= sizeof run->mmio.data ? run->mmio.len : 0;
+    if (len && mmio_bus_access(&vcpu->vm->mmio, run->mmio.phys_addr, run->mmio.is_write,
+                               run->mmio.data, len))
+        return;
     if (!run->mmio.is_write)
         memset(run->mmio.data, 0xff, sizeof run->mmio.data);
     if (warned < 10) {

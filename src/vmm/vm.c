@@ -1,13 +1,16 @@
 /*
  * The VM object: builds a machine from a vm_config and runs its state
  * machine (diagram in vm.h).  vCPU thread bodies live in vcpu.c; the x86
- * boot state in x86/boot.c; this file wires them together and owns the
- * transitions.
+ * boot state in x86/boot.c; devices in dev/; this file wires them together
+ * and owns the transitions.  Devices with threads of their own (virtio-net)
+ * follow the state through hooks that set_state() calls: they may touch
+ * guest RAM only while the VM is RUNNING.
  */
 #include "vmm/vm.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <net/if.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -18,6 +21,7 @@
 #include <unistd.h>
 
 #include "base/log.h"
+#include "dev/backend/tap.h"
 #include "godwit/abi.h"
 #include "vmm/bootinfo.h"
 #include "vmm/dirty.h"
@@ -54,6 +58,14 @@ static int set_state(struct vm *vm, enum vm_state from, enum vm_state to, struct
                             vm_state_name(from));
     LOG_DEBUG("vm", "state %s -> %s", vm_state_name(from), vm_state_name(to));
     vm->state = to;
+    /* Leaving RUNNING: devices stop touching guest RAM before the caller
+     * (pause, or a migration about to read RAM) goes on. */
+    for (uint32_t i = 0; i < vm->nhooks; i++) {
+        if (from == VM_RUNNING && to != VM_RUNNING)
+            vm->hooks[i].quiesce(vm->hooks[i].opaque);
+        else if (from != VM_RUNNING && to == VM_RUNNING)
+            vm->hooks[i].run(vm->hooks[i].opaque);
+    }
     pthread_cond_broadcast(&vm->cond);
     return 0;
 }
@@ -96,10 +108,15 @@ static int load_image(struct vm *vm, struct elf_image *image, struct gw_error *e
 static int write_boot_info(struct vm *vm, const struct elf_image *image, uint64_t tsc_khz,
                            struct gw_error *err)
 {
-    const struct gw_device_desc devices[] = {
+    struct gw_device_desc devices[2 + GW_MAX_VIRTIO_DEVICES] = {
         { .type = GW_DEV_CONSOLE_PIO, .base = GW_PORT_CONSOLE, .size = 8 },
         { .type = GW_DEV_EXIT_PIO, .base = GW_PORT_EXIT, .size = 4 },
     };
+    uint32_t ndevices = 2;
+    for (uint32_t i = 0; i < vm->nnets; i++)
+        devices[ndevices++] = (struct gw_device_desc){
+            .type = GW_DEV_VIRTIO_MMIO, .irq = GW_VIRTIO_IRQ_BASE + i,
+            .base = GW_VIRTIO_MMIO_BASE + i * GW_VIRTIO_MMIO_STRIDE, .size = 0x1000 };
     struct bootinfo_params params = {
         .ram_bytes = vm->mem.bytes,
         .tsc_khz = tsc_khz,
@@ -107,17 +124,102 @@ static int write_boot_info(struct vm *vm, const struct elf_image *image, uint64_
         .ncpus = vm->ncpus,
         .cmdline = vm->config.cmdline,
         .devices = devices,
-        .ndevices = sizeof devices / sizeof devices[0],
+        .ndevices = ndevices,
     };
     return bootinfo_build(guest_memory_ptr(&vm->mem, GW_BOOT_INFO_GPA, 4096), &params, err);
 }
 
-static int create_devices(struct vm *vm)
+static void net_mark_dirty(void *opaque, uint64_t gpa, uint64_t len)
+{
+    vm_mark_dirty(opaque, gpa, len);
+}
+
+static void net_run(void *opaque) { virtio_net_run(opaque); }
+static void net_quiesce(void *opaque) { virtio_net_quiesce(opaque); }
+
+/* Wires device n's interrupt (irqfd on its GSI) and, if KVM here takes
+ * it, its QueueNotify register (ioeventfd: a notify wakes the device's
+ * thread without a userspace exit; without it the MMIO exit path does
+ * the same, only slower). */
+static int wire_net_kvm(struct vm *vm, uint32_t n, struct gw_error *err)
+{
+    struct virtio_net *dev = vm->nets[n];
+    struct kvm_irqfd irqfd = { .fd = (uint32_t)virtio_net_irq_fd(dev),
+                               .gsi = GW_VIRTIO_IRQ_BASE + n };
+    if (ioctl(vm->kvm.vm_fd, KVM_IRQFD, &irqfd) < 0)
+        return gw_error_set(err, -errno, "KVM_IRQFD for virtio-net %u: %s", n, strerror(errno));
+    struct kvm_ioeventfd ioev = {
+        .addr = GW_VIRTIO_MMIO_BASE + n * GW_VIRTIO_MMIO_STRIDE + VIRTIO_MMIO_QUEUE_NOTIFY,
+        .len = 4,
+        .fd = virtio_net_kick_fd(dev),
+    };
+    if (ioctl(vm->kvm.vm_fd, KVM_IOEVENTFD, &ioev) < 0)
+        LOG_WARN("vm", "net%u: KVM_IOEVENTFD failed (%s): queue notifications take MMIO exits",
+                 n, strerror(errno));
+    return 0;
+}
+
+static int create_net(struct vm *vm, uint32_t n, struct gw_error *err)
+{
+    const struct vm_net_config *nc = &vm->config.nets[n];
+    char name[IF_NAMESIZE] = "";
+    int fd = nc->tap ? tap_open(nc->tap, err) : nc->fd;
+    if (fd < 0)
+        return fd;
+    if (!nc->tap) {
+        int rc = tap_adopt_fd(fd, err);
+        if (rc)
+            return rc;
+        tap_ifname(fd, name);
+    }
+    struct virtio_net_params params = {
+        .index = n,
+        .tap_fd = fd,
+        .tap_name = nc->tap ? nc->tap : name,
+        .mmio_base = GW_VIRTIO_MMIO_BASE + n * GW_VIRTIO_MMIO_STRIDE,
+        .mem = &vm->mem,
+        .mark_dirty = net_mark_dirty,
+        .dirty_opaque = vm,
+        .hold_early_frames = vm->config.incoming,
+    };
+    memcpy(params.mac, nc->mac, 6);
+    vm->nets[n] = virtio_net_create(&params, err);
+    if (!vm->nets[n]) {
+        if (nc->tap)
+            close(fd);
+        return err->code;
+    }
+    vm->nnets = n + 1;
+    int rc = mmio_bus_add(&vm->mmio, virtio_net_mmio(vm->nets[n]));
+    if (rc)
+        return gw_error_set(err, rc, "cannot map virtio-net %u: %s", n, strerror(-rc));
+    vm->hooks[vm->nhooks++] = (struct vm_device_hooks){
+        .run = net_run, .quiesce = net_quiesce, .opaque = vm->nets[n] };
+    char mac[18];
+    virtio_net_format_mac(nc->mac, mac);
+    LOG_INFO("vm", "net%u: virtio-net mac=%s tap=%s mmio=0x%llx irq=%u", n, mac,
+             params.tap_name, (unsigned long long)params.mmio_base, GW_VIRTIO_IRQ_BASE + n);
+    return wire_net_kvm(vm, n, err);
+}
+
+static int create_devices(struct vm *vm, struct gw_error *err)
 {
     serial_init(&vm->serial, GW_PORT_CONSOLE, vm->config.console_fd);
     exitdev_init(&vm->exitdev, GW_PORT_EXIT, on_guest_exit, vm);
     int rc = pio_bus_add(&vm->pio, &vm->serial.pio);
-    return rc ? rc : pio_bus_add(&vm->pio, &vm->exitdev.pio);
+    if (!rc)
+        rc = pio_bus_add(&vm->pio, &vm->exitdev.pio);
+    if (rc)
+        return gw_error_set(err, rc, "cannot register devices: %s", strerror(-rc));
+    if (vm->config.nnets > GW_MAX_VIRTIO_DEVICES)
+        return gw_error_set(err, -EINVAL, "%u network devices is more than %d",
+                            vm->config.nnets, GW_MAX_VIRTIO_DEVICES);
+    for (uint32_t n = 0; n < vm->config.nnets; n++) {
+        rc = create_net(vm, n, err);
+        if (rc)
+            return rc;
+    }
+    return 0;
 }
 
 static int create_vcpus(struct vm *vm, uint64_t entry, uint64_t *tsc_khz, struct gw_error *err)
@@ -170,8 +272,8 @@ struct vm *vm_create(const struct vm_config *config, struct gw_error *err)
         rc = load_image(vm, &image, err);
     if (!rc && (rc = kvm_vm_set_memory(&vm->kvm, &vm->mem, 0)))
         gw_error_set(err, rc, "cannot give guest RAM to KVM: %s", strerror(-rc));
-    if (!rc && (rc = create_devices(vm)))
-        gw_error_set(err, rc, "cannot register devices: %s", strerror(-rc));
+    if (!rc)
+        rc = create_devices(vm, err);
     if (!rc)
         rc = create_vcpus(vm, image.entry, &tsc_khz, err);
     if (!rc && !config->incoming) {
@@ -403,6 +505,9 @@ void vm_destroy(struct vm *vm)
         }
         free(vm->vcpus);
     }
+    /* After the vCPUs (they may be in an MMIO handler), before RAM goes. */
+    for (uint32_t i = 0; i < vm->nnets; i++)
+        virtio_net_destroy(vm->nets[i]);
     if (vm->serial.pio.write)
         serial_uninit(&vm->serial);
     kvm_vm_close(&vm->kvm);
@@ -444,13 +549,25 @@ int vm_write_guest(struct vm *vm, uint64_t gpa, const void *data, uint64_t len)
     if (!dst)
         return -EFAULT;
     memcpy(dst, data, len);
-    /* Mark after the copy: a sync that races with us re-sends the page in
-     * the next pass at worst, never misses it. */
-    if (len && atomic_load(&vm->vmm_dirty_on)) {
-        for (uint64_t pfn = gpa / GW_PAGE_SIZE; pfn <= (gpa + len - 1) / GW_PAGE_SIZE; pfn++)
-            atomic_fetch_or(&vm->vmm_dirty[pfn / 64], 1ULL << (pfn % 64));
-    }
+    vm_mark_dirty(vm, gpa, len);
     return 0;
+}
+
+void vm_mark_dirty(struct vm *vm, uint64_t gpa, uint64_t len)
+{
+    /* Called after the write: a sync that races with us re-sends the page
+     * in the next pass at worst, never misses it. */
+    if (!len || !atomic_load(&vm->vmm_dirty_on) || !guest_memory_ptr(&vm->mem, gpa, len))
+        return;
+    for (uint64_t pfn = gpa / GW_PAGE_SIZE; pfn <= (gpa + len - 1) / GW_PAGE_SIZE; pfn++)
+        atomic_fetch_or(&vm->vmm_dirty[pfn / 64], 1ULL << (pfn % 64));
+}
+
+uint32_t vm_net_count(const struct vm *vm) { return vm->nnets; }
+
+struct virtio_net *vm_net(const struct vm *vm, uint32_t index)
+{
+    return index < vm->nnets ? vm->nets[index] : NULL;
 }
 
 uint64_t vm_dirty_bitmap_words(const struct vm *vm) { return dirty_bitmap_words(&vm->kvm); }

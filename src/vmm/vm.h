@@ -48,6 +48,14 @@ enum vm_state {
 /* Exit code of a VM that died (triple fault, KVM internal error). */
 #define VM_EXIT_CODE_DIED 125
 
+/* One virtio-net device (device n = its index in vm_config.nets): a TAP
+ * opened by name, or an inherited TAP fd (tap NULL). */
+struct vm_net_config {
+    const char *tap;            /* interface name, or NULL */
+    int fd;                     /* used when tap is NULL; owned by the VM once created */
+    uint8_t mac[6];
+};
+
 struct vm_config {
     const char *kernel_path;
     uint64_t memory_bytes;
@@ -55,6 +63,8 @@ struct vm_config {
     const char *cmdline;
     int console_fd;             /* not owned */
     int incoming;               /* build for an incoming migration (no image) */
+    const struct vm_net_config *nets;   /* nnets entries, <= GW_MAX_VIRTIO_DEVICES */
+    uint32_t nnets;
 };
 
 struct vm_status {
@@ -129,5 +139,16 @@ int vm_get_vcpu_regs(struct vm *vm, uint32_t index, struct vm_vcpu_regs *regs);
  * pages dirty for migration; for device emulation and test hooks.  Any
  * thread.  Returns 0 or -EFAULT. */
 int vm_write_guest(struct vm *vm, uint64_t gpa, const void *data, uint64_t len);
+
+/* Marks [gpa, gpa + len) dirty for migration after the VMM wrote it in
+ * place (devices writing RX buffers and used rings through host
+ * pointers).  Ranges outside RAM are ignored.  Any thread, lock-free. */
+void vm_mark_dirty(struct vm *vm, uint64_t gpa, uint64_t len);
+
+/* The VM's virtio-net devices, in device order (for migration and the
+ * control API).  Owned by the VM. */
+struct virtio_net;
+uint32_t vm_net_count(const struct vm *vm);
+struct virtio_net *vm_net(const struct vm *vm, uint32_t index);
 
 #endif

@@ -9,8 +9,11 @@
 #include "dev/exitdev.h"
 #include "dev/pio.h"
 #include "dev/serial.h"
+#include "dev/virtio_net.h"
+#include "godwit/abi.h"
 #include "vmm/kvm.h"
 #include "vmm/memory.h"
+#include "vmm/mmio.h"
 #include "vmm/vm.h"
 
 struct vcpu {
@@ -22,6 +25,18 @@ struct vcpu {
     bool thread_started;
 };
 
+/* A device's view of the VM's run state: run when the VM enters RUNNING,
+ * quiesce when it leaves it (pause, freeze, stop).  Called under vm->lock,
+ * so hooks must never take it; quiesce returns once the device no longer
+ * touches guest RAM. */
+struct vm_device_hooks {
+    void (*run)(void *opaque);
+    void (*quiesce)(void *opaque);
+    void *opaque;
+};
+
+#define VM_MAX_DEVICE_HOOKS GW_MAX_VIRTIO_DEVICES
+
 struct vm {
     struct vm_config config;
     struct guest_memory mem;
@@ -29,6 +44,11 @@ struct vm {
     struct pio_bus pio;
     struct serial serial;
     struct exitdev exitdev;
+    struct mmio_bus mmio;
+    struct virtio_net *nets[GW_MAX_VIRTIO_DEVICES];     /* owned */
+    uint32_t nnets;
+    struct vm_device_hooks hooks[VM_MAX_DEVICE_HOOKS];  /* fixed before vCPUs start */
+    uint32_t nhooks;
     struct vcpu *vcpus;
     uint32_t ncpus;
     int stopped_eventfd;

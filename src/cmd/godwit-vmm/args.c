@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "base/size.h"
+#include "dev/virtio_net.h"
 #include "godwit/abi.h"
 #include "vmm/memory.h"
 
@@ -26,6 +27,11 @@ const char vmm_usage[] =
     "  --console FILE     write the serial console to FILE (default: stdout)\n"
     "  --control SOCKET   serve the JSON-lines control API on this Unix socket\n"
     "  --log-level LEVEL  error, warn, info (default) or debug\n"
+    "  --net tap=IFNAME,mac=52:54:00:xx:xx:xx\n"
+    "  --net fd=N,mac=52:54:00:xx:xx:xx\n"
+    "                     add a virtio-net device on an existing TAP (opened by name,\n"
+    "                     or an inherited fd already attached to one); repeatable,\n"
+    "                     at most 4; an incoming VM needs the source's MACs\n"
     "  --stay-after-migration\n"
     "                     once the VM has migrated away, keep serving the control\n"
     "                     socket (query-migrate) until `quit` instead of exiting\n"
@@ -59,10 +65,64 @@ static int parse_log_level(const char *text, enum gw_log_level *level)
     return -EINVAL;
 }
 
+/* Parses one --net value "tap=NAME,mac=MAC" or "fd=N,mac=MAC" into the
+ * next device slot (a copy in args->net_text keeps the TAP name). */
+static int parse_net(const char *value_text, struct vmm_args *args, struct gw_error *err)
+{
+    if (args->nnets == GW_MAX_VIRTIO_DEVICES)
+        return gw_error_set(err, -EINVAL, "--net: at most %d network devices",
+                            GW_MAX_VIRTIO_DEVICES);
+    char *text = args->net_text[args->nnets];
+    if (strlen(value_text) >= sizeof args->net_text[0])
+        return gw_error_set(err, -EINVAL, "--net: '%s' is too long", value_text);
+    strcpy(text, value_text);
+    struct vm_net_config nc = { .fd = -1 };
+    bool have_mac = false, have_fd = false;
+    char *save = NULL;
+    for (char *kv = strtok_r(text, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
+        char *value = strchr(kv, '=');
+        if (!value)
+            return gw_error_set(err, -EINVAL, "--net: '%s' is not KEY=VALUE (tap=, fd=, mac=)",
+                                kv);
+        *value++ = 0;
+        if (!strcmp(kv, "tap")) {
+            if (!value[0] || strlen(value) >= 16 || strchr(value, '/'))
+                return gw_error_set(err, -EINVAL, "--net: '%s' is not an interface name", value);
+            nc.tap = value;
+        } else if (!strcmp(kv, "fd")) {
+            uint32_t fd;
+            if (parse_u32(value, &fd) || fd > INT32_MAX)
+                return gw_error_set(err, -EINVAL, "--net: fd '%s' is not a number", value);
+            nc.fd = (int)fd;
+            have_fd = true;
+        } else if (!strcmp(kv, "mac")) {
+            if (virtio_net_parse_mac(value, nc.mac))
+                return gw_error_set(err, -EINVAL, "--net: '%s' is not a unicast MAC address "
+                                    "like 52:54:00:12:34:56", value);
+            have_mac = true;
+        } else {
+            return gw_error_set(err, -EINVAL, "--net: unknown key '%s' (known: tap, fd, mac)", kv);
+        }
+    }
+    if (!nc.tap == !have_fd)
+        return gw_error_set(err, -EINVAL, "--net needs exactly one of tap=IFNAME or fd=N");
+    if (!have_mac)
+        return gw_error_set(err, -EINVAL, "--net needs mac=52:54:00:xx:xx:xx");
+    for (uint32_t i = 0; i < args->nnets; i++) {
+        const struct vm_net_config *o = &args->nets[i];
+        if (!memcmp(o->mac, nc.mac, 6))
+            return gw_error_set(err, -EINVAL, "--net: two devices have the same MAC");
+        if ((nc.tap && o->tap && !strcmp(nc.tap, o->tap)) || (have_fd && !o->tap && o->fd == nc.fd))
+            return gw_error_set(err, -EINVAL, "--net: two devices use the same TAP");
+    }
+    args->nets[args->nnets++] = nc;
+    return 0;
+}
+
 int vmm_args_parse(int argc, char **argv, struct vmm_args *args, struct gw_error *err)
 {
     enum { OPT_KERNEL = 1, OPT_MEMORY, OPT_VCPUS, OPT_CMDLINE, OPT_CONSOLE, OPT_CONTROL,
-           OPT_LOG_LEVEL, OPT_HELP, OPT_INCOMING, OPT_STAY };
+           OPT_LOG_LEVEL, OPT_HELP, OPT_INCOMING, OPT_STAY, OPT_NET };
     static const struct option options[] = {
         { "kernel", required_argument, NULL, OPT_KERNEL },
         { "memory", required_argument, NULL, OPT_MEMORY },
@@ -74,6 +134,7 @@ int vmm_args_parse(int argc, char **argv, struct vmm_args *args, struct gw_error
         { "help", no_argument, NULL, OPT_HELP },
         { "incoming", required_argument, NULL, OPT_INCOMING },
         { "stay-after-migration", no_argument, NULL, OPT_STAY },
+        { "net", required_argument, NULL, OPT_NET },
         { 0 },
     };
 
@@ -100,6 +161,12 @@ int vmm_args_parse(int argc, char **argv, struct vmm_args *args, struct gw_error
         case OPT_CONTROL: args->control = optarg; break;
         case OPT_INCOMING: args->incoming = optarg; break;
         case OPT_STAY: args->stay_after_migration = true; break;
+        case OPT_NET: {
+            int rc = parse_net(optarg, args, err);
+            if (rc)
+                return rc;
+            break;
+        }
         case OPT_LOG_LEVEL:
             if (parse_log_level(optarg, &args->log_level))
                 return gw_error_set(err, -EINVAL,

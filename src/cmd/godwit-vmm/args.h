@@ -10,6 +10,8 @@
 
 #include "base/error.h"
 #include "base/log.h"
+#include "godwit/abi.h"
+#include "vmm/vm.h"
 
 struct vmm_args {
     const char *kernel;         /* required, except with --incoming */
@@ -20,6 +22,9 @@ struct vmm_args {
     const char *control;        /* Unix socket path; NULL = none */
     const char *incoming;       /* tcp:HOST:PORT to receive a migration on; NULL = boot */
     enum gw_log_level log_level;
+    struct vm_net_config nets[GW_MAX_VIRTIO_DEVICES];  /* --net, in order */
+    char net_text[GW_MAX_VIRTIO_DEVICES][96];           /* parsed copies; nets[i].tap points here */
+    uint32_t nnets;
     bool stay_after_migration;  /* after migrating away, wait for `quit` (agents use it) */
     bool help;
 };

@@ -6,6 +6,37 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dev/virtio_net.h"
+
+/* [{index, tap, mac, rx_frames, ...}] for every virtio-net device. */
+static json_t *net_stats(struct vm *vm)
+{
+    json_t *list = json_array();
+    for (uint32_t i = 0; i < vm_net_count(vm); i++) {
+        struct virtio_net *dev = vm_net(vm, i);
+        struct virtio_net_stats st;
+        char mac[18];
+        virtio_net_get_stats(dev, &st);
+        virtio_net_format_mac(virtio_net_mac(dev), mac);
+        json_array_append_new(
+            list, json_pack("{s:i, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
+                            "s:i, s:i, s:I}",
+                            "index", (int)i, "tap", virtio_net_tap_name(dev), "mac", mac,
+                            "rx_frames", (json_int_t)st.rx_frames,
+                            "rx_bytes", (json_int_t)st.rx_bytes,
+                            "rx_dropped", (json_int_t)st.rx_dropped,
+                            "early_held", (json_int_t)st.early_held,
+                            "early_discarded", (json_int_t)st.early_discarded,
+                            "tx_frames", (json_int_t)st.tx_frames,
+                            "tx_bytes", (json_int_t)st.tx_bytes,
+                            "tx_dropped", (json_int_t)st.tx_dropped,
+                            "ctrl_commands", (json_int_t)st.ctrl_commands,
+                            "announce_rounds", (json_int_t)st.announce_rounds,
+                            "status", (int)st.status, "config_status", (int)st.config_status,
+                            "driver_features", (json_int_t)st.driver_features));
+    }
+    return list;
+}
 
 static void cmd_status(struct vmm_control *control, struct ctl_reply *reply)
 {
@@ -16,6 +47,8 @@ static void cmd_status(struct vmm_control *control, struct ctl_reply *reply)
                               "uptime_ms", (json_int_t)st.uptime_ms);
     if (st.state == VM_STOPPED)
         json_object_set_new(reply->result, "exit_code", json_integer(st.exit_code));
+    if (vm_net_count(control->vm))
+        json_object_set_new(reply->result, "net", net_stats(control->vm));
 }
 
 static void cmd_transition(struct vmm_control *control, struct ctl_reply *reply,
@@ -259,6 +292,8 @@ void vmm_control_handle(void *opaque, const struct ctl_request *req, struct ctl_
         cmd_migrate_recover(control, reply);
     else if (!strcmp(cmd, "query-migrate"))
         cmd_query_migrate(control, reply);
+    else if (!strcmp(cmd, "net-stats"))
+        reply->result = json_pack("{s:o}", "net", net_stats(control->vm));
     else if (!strcmp(cmd, "poke"))
         cmd_poke(control, req, reply);
     else if (!strcmp(cmd, "regs"))
@@ -274,7 +309,7 @@ void vmm_control_handle(void *opaque, const struct ctl_request *req, struct ctl_
         ctl_reply_set_error(reply, CTL_ERR_UNKNOWN_COMMAND,
                             "unknown command '%s' (known: status, pause, resume, quit, regs, poke, "
                             "dirty-log-start, dirty-log-sync, dirty-log-stop, migrate, migrate-set, "
-                            "migrate-cancel, migrate-recover, query-migrate)",
+                            "migrate-cancel, migrate-recover, query-migrate, net-stats)",
                             cmd);
 }
 

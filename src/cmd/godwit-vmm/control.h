@@ -2,7 +2,10 @@
  * The VMM's control commands: maps each request of the control protocol
  * (ctl/proto.h) onto the VM.  Commands:
  *
- *   status            {state, vcpus, memory_bytes, uptime_ms}
+ *   status            {state, vcpus, memory_bytes, uptime_ms, net (if any)}
+ *   net-stats         {net: [{index, tap, mac, rx_frames, rx_bytes, rx_dropped,
+ *                     tx_frames, tx_bytes, tx_dropped, ctrl_commands,
+ *                     announce_rounds, status, config_status, driver_features}]}
  *   pause             running -> paused (returns once every vCPU is parked)
  *   resume            paused -> running
  *   quit              stops the VM; the VMM exits 0

@@ -108,6 +108,8 @@ int main(int argc, char **argv)
         .cmdline = args.cmdline,
         .console_fd = console_fd,
         .incoming = args.incoming != NULL,
+        .nets = args.nets,
+        .nnets = args.nnets,
     };
     struct vm *vm = vm_create(&config, &err);
     if (!vm) {
