@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "agent/files.h"
+#include "agent/ports.h"
 #include "base/log.h"
 
 #define SUPERVISE_MS 200
@@ -72,10 +73,13 @@ int agent_init(struct agent *agent, const struct agent_config *config, struct gw
     agent_vms_load(agent);
     agent_migs_load(agent);
     pthread_mutex_unlock(&agent->lock);
+    int rc = agent_net_init(agent, err);
+    if (rc)
+        return rc;
     agent_dest_resume_all(agent);
     agent_source_resume_all(agent);
 
-    int rc = pthread_create(&agent->supervisor, NULL, supervisor_thread, agent);
+    rc = pthread_create(&agent->supervisor, NULL, supervisor_thread, agent);
     if (rc)
         return gw_error_set(err, -rc, "cannot start the supervisor: %s", strerror(rc));
     return 0;

@@ -41,6 +41,27 @@
 #define AGENT_CMDLINE_MAX 1024
 #define AGENT_KERNEL_MAX 512
 
+/* A VM's network interface: a virtio-net device over a TAP on this host's
+ * bridge, with a port binding named after the VM (ports.h). */
+struct agent_nic {
+    bool present;
+    uint8_t mac[6];
+    char ip[32];                    /* "10.0.0.10/24": informational, unique in the cluster */
+    char tap[16];                   /* the TAP's name on this host */
+};
+
+/* One port binding (ports.h).  Every agent keeps the whole cluster's. */
+struct agent_port {
+    struct agent_port *next;
+    char name[AGENT_NAME_MAX + 1];  /* the VM's name */
+    uint8_t mac[6];
+    char ip[32];
+    char chassis[AGENT_NAME_MAX + 1];       /* the host it is bound to, "" if none */
+    char additional[AGENT_NAME_MAX + 1];    /* also bound there during a migration, or "" */
+    char state[16];                         /* "up", "down", "migrating" */
+    uint64_t version;                       /* bumped at each change; newer wins */
+};
+
 enum agent_vm_state {
     AGENT_VM_STOPPED,       /* no VMM runs it */
     AGENT_VM_RUNNING,       /* a VMM runs it (its own state may be paused or frozen) */
@@ -63,6 +84,7 @@ struct agent_vm {
     int exit_code;                  /* the last VMM's exit status; -1 if unknown */
     char migration[AGENT_MIG_ID_MAX + 1];   /* the migration that involves it, or "" */
     bool busy;                      /* a start or stop is under way (outside the lock) */
+    struct agent_nic nic;
 };
 
 enum agent_mig_role { AGENT_MIG_SOURCE, AGENT_MIG_DESTINATION };
@@ -108,6 +130,7 @@ struct agent_mig {
 
     bool cancel_requested;          /* source: the monitor thread forwards it */
     uint16_t port;                  /* destination: the incoming VMM's port */
+    bool late_cutover;              /* both: wire the destination's port only after resume */
     long long last_contact_ms;      /* destination: the source agent's last request (monotonic) */
 };
 
@@ -116,6 +139,7 @@ struct agent {
     pthread_mutex_t lock;           /* guards vms, migs and every field of their records */
     struct agent_vm *vms;
     struct agent_mig *migs;
+    struct agent_port *ports;
     atomic_bool stopping;           /* set at shutdown: threads finish their step and leave */
     pthread_t supervisor;
 };
@@ -142,7 +166,15 @@ struct agent_vm_spec {
     uint64_t memory_bytes;
     uint32_t vcpus;
     char cmdline[AGENT_CMDLINE_MAX];
+    struct agent_nic nic;
 };
+
+/* A NIC as JSON ({"mac", "ip", "tap"}, or null), and back (null or
+ * absent: no NIC; the tap name may be missing). */
+json_t *agent_nic_json(const struct agent_nic *nic);
+int agent_nic_from_json(json_t *json, struct agent_nic *nic, struct gw_error *err);
+/* Names the TAP "gw-" + the VM's name (cut to fit) unless it has one. */
+void agent_nic_default_tap(struct agent_nic *nic, const char *vm_name);
 
 /* Checks a spec's fields (name, memory, vcpus, lengths; not the kernel). */
 int agent_vm_spec_check(const struct agent_vm_spec *spec, struct gw_error *err);
@@ -212,6 +244,7 @@ struct agent_mig_request {
     char to[AGENT_NAME_MAX + 1];
     uint64_t max_downtime_ms, max_bandwidth, timeout_s;
     bool verify_memory;
+    bool late_cutover;      /* the legacy order: wire the destination's port after resume */
 };
 
 /* Validates, prepares the destination, starts the transfer.  Returns the
@@ -231,7 +264,8 @@ void agent_source_resume_all(struct agent *agent);
 
 /* Prepares an incoming VMM; returns its port or a negative errno. */
 int agent_peer_prepare(struct agent *agent, const char *id, const char *source,
-                       const struct agent_vm_spec *spec, struct gw_error *err);
+                       const struct agent_vm_spec *spec, bool late_cutover,
+                       struct gw_error *err);
 /* The destination job as JSON, refreshing its contact time; NULL if unknown. */
 json_t *agent_peer_status(struct agent *agent, const char *id, struct gw_error *err);
 json_t *agent_peer_commit(struct agent *agent, const char *id, struct gw_error *err);

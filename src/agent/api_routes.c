@@ -13,6 +13,7 @@
 
 #include "agent/files.h"
 #include "agent/peer.h"
+#include "agent/ports.h"
 #include "base/size.h"
 #include "ctl/http.h"
 
@@ -225,6 +226,15 @@ static void create_vm(struct route_args *a)
         return;
     spec.vcpus = (uint32_t)vcpus;
     struct gw_error err = { 0 };
+    if (agent_nic_from_json(json_object_get(a->req->body, "nic"), &spec.nic, &err)) {
+        api_reply_gw_error(a->reply, &err);
+        return;
+    }
+    const char *tap = json_string_value(json_object_get(json_object_get(a->req->body, "nic"),
+                                                        "tap"));
+    if (tap)
+        snprintf(spec.nic.tap, sizeof spec.nic.tap, "%s", tap);
+    agent_nic_default_tap(&spec.nic, spec.name);
     if (agent_vm_create(a->agent, &spec, &err)) {
         api_reply_gw_error(a->reply, &err);
         return;
@@ -325,13 +335,20 @@ static void create_migration(struct route_args *a)
         api_reply_error(a->reply, "bad-request", "a migration needs a JSON body");
         return;
     }
+    char cutover[16];
     if (get_string(a, "vm", true, req.vm, sizeof req.vm, "") ||
         get_string(a, "to", true, req.to, sizeof req.to, "") ||
+        get_string(a, "cutover", false, cutover, sizeof cutover, "early") ||
         get_uint(a, "max_downtime_ms", 3600000, &downtime) ||
         get_uint(a, "max_bandwidth", UINT64_C(1) << 50, &bandwidth) ||
         get_uint(a, "timeout_s", 86400, &timeout) ||
         get_bool(a, "verify_memory", &req.verify_memory))
         return;
+    if (strcmp(cutover, "early") && strcmp(cutover, "late")) {
+        api_reply_error(a->reply, "bad-request", "\"cutover\" must be \"early\" or \"late\"");
+        return;
+    }
+    req.late_cutover = !strcmp(cutover, "late");
     req.max_downtime_ms = (uint64_t)downtime;
     req.max_bandwidth = (uint64_t)bandwidth;
     req.timeout_s = (uint64_t)timeout;
@@ -426,7 +443,16 @@ static void peer_prepare(struct route_args *a)
     spec.memory_bytes = (uint64_t)memory;
     spec.vcpus = (uint32_t)vcpus;
     struct gw_error err = { 0 };
-    int port = agent_peer_prepare(a->agent, id, source, &spec, &err);
+    bool late = json_is_true(json_object_get(a->req->body, "late_cutover"));
+    if (agent_nic_from_json(json_object_get(vm, "nic"), &spec.nic, &err)) {
+        api_reply_gw_error(a->reply, &err);
+        return;
+    }
+    const char *tap = json_string_value(json_object_get(json_object_get(vm, "nic"), "tap"));
+    if (tap)
+        snprintf(spec.nic.tap, sizeof spec.nic.tap, "%s", tap);
+    agent_nic_default_tap(&spec.nic, spec.name);
+    int port = agent_peer_prepare(a->agent, id, source, &spec, late, &err);
     if (port < 0)
         api_reply_gw_error(a->reply, &err);
     else
@@ -447,6 +473,29 @@ static void peer_call(struct route_args *a, json_t *(*fn)(struct agent *, const 
 static void peer_show(struct route_args *a) { peer_call(a, agent_peer_status); }
 static void peer_commit(struct route_args *a) { peer_call(a, agent_peer_commit); }
 static void peer_abort(struct route_args *a) { peer_call(a, agent_peer_abort); }
+
+/* --- ports --- */
+
+static void list_ports(struct route_args *a) { reply_json(a, 200, agent_ports_json(a->agent)); }
+
+static void peer_port_put(struct route_args *a)
+{
+    struct gw_error err = { 0 };
+    if (!a->req->body) {
+        api_reply_error(a->reply, "bad-request", "a port binding needs a JSON body");
+        return;
+    }
+    if (agent_port_receive(a->agent, a->name, a->req->body, &err))
+        api_reply_gw_error(a->reply, &err);
+    else
+        reply_json(a, 200, json_object());
+}
+
+static void peer_port_delete(struct route_args *a)
+{
+    agent_port_receive_removal(a->agent, a->name);
+    reply_json(a, 200, json_object());
+}
 
 /* --- routing --- */
 
@@ -470,6 +519,9 @@ static const struct route {
     { "PATCH", { "migrations", ":" }, set_migration },
     { "POST", { "migrations", ":", "cancel" }, cancel_migration },
     { "POST", { "migrations", ":", "resolve" }, resolve_migration },
+    { "GET", { "ports" }, list_ports },
+    { "PUT", { "peer", "ports", ":" }, peer_port_put },
+    { "DELETE", { "peer", "ports", ":" }, peer_port_delete },
     { "POST", { "peer", "prepare" }, peer_prepare },
     { "GET", { "peer", "migrations", ":" }, peer_show },
     { "POST", { "peer", "migrations", ":", "commit" }, peer_commit },

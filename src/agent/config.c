@@ -6,7 +6,9 @@
 #include "agent/config.h"
 
 #include <errno.h>
+#include <arpa/inet.h>
 #include <ini.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +23,9 @@ void agent_config_defaults(struct agent_config *config)
     config->port_max = 49215;
     config->max_incoming = 2;
     config->max_outgoing = 2;
+    snprintf(config->vxlan, sizeof config->vxlan, "gwvx0");
+    config->vni = 4242;
+    config->vxlan_port = 4789;
 }
 
 int agent_name_valid(const char *name)
@@ -156,9 +161,56 @@ static int set_cluster_host(struct agent_config *config, const char *name, const
     return set_address(host->address, "cluster host", value, err);
 }
 
+/* Linux interface names: 1-15 of letters, digits, '-', '_', '.'. */
+static int set_ifname(char *dst, const char *key, const char *value, struct gw_error *err)
+{
+    size_t len = strlen(value);
+    bool ok = len > 0 && len < 16;
+    for (size_t i = 0; ok && i < len; i++)
+        ok = (value[i] >= 'a' && value[i] <= 'z') || (value[i] >= 'A' && value[i] <= 'Z') ||
+             (value[i] >= '0' && value[i] <= '9') || value[i] == '-' || value[i] == '_' ||
+             value[i] == '.';
+    if (!ok)
+        return gw_error_set(err, -EINVAL, "network.%s: '%s' is not an interface name (1-15 "
+                            "of letters, digits, '-', '_', '.')", key, value);
+    snprintf(dst, 16, "%s", value);
+    return 0;
+}
+
+static int set_network_key(struct agent_config *config, const char *key, const char *value,
+                           struct gw_error *err)
+{
+    unsigned long n;
+    if (!strcmp(key, "bridge"))
+        return set_ifname(config->bridge, key, value, err);
+    if (!strcmp(key, "vxlan"))
+        return set_ifname(config->vxlan, key, value, err);
+    if (!strcmp(key, "vni")) {
+        if (parse_number(value, (1u << 24) - 1, &n) || n == 0)
+            return gw_error_set(err, -EINVAL, "network.vni: '%s' is not 1 to 16777215", value);
+        config->vni = (uint32_t)n;
+        return 0;
+    }
+    if (!strcmp(key, "vxlan_port")) {
+        if (parse_number(value, 65535, &n) || n == 0)
+            return gw_error_set(err, -EINVAL, "network.vxlan_port: '%s' is not a port", value);
+        config->vxlan_port = (uint16_t)n;
+        return 0;
+    }
+    if (!strcmp(key, "vtep")) {
+        struct in_addr addr;
+        if (inet_pton(AF_INET, value, &addr) != 1)
+            return gw_error_set(err, -EINVAL, "network.vtep: '%s' is not an IPv4 address", value);
+        return set_string(config->vtep, sizeof config->vtep, "network.vtep", value, err);
+    }
+    return gw_error_set(err, -EINVAL, "unknown key network.%s", key);
+}
+
 int agent_config_set(struct agent_config *config, const char *section, const char *key,
                      const char *value, struct gw_error *err)
 {
+    if (!strcmp(section, "network"))
+        return set_network_key(config, key, value, err);
     if (!strcmp(section, "host"))
         return set_host_key(config, key, value, err);
     if (!strcmp(section, "migration"))
@@ -229,6 +281,12 @@ int agent_config_finish(struct agent_config *config, struct gw_error *err)
         return gw_error_set(err, -EINVAL, "state_dir: path too long for the VMMs' sockets "
                             "(at most %zu bytes)",
                             108 - sizeof "/vms//control.sock" - AGENT_NAME_MAX - 1);
+    if (config->bridge[0] && !config->vtep[0]) {
+        uint16_t port;
+        if (!self || agent_split_address(self->address, config->vtep, &port))
+            return gw_error_set(err, -EINVAL, "network: set vtep, or list host '%s' in [cluster]",
+                                config->name);
+    }
     if (config->state_dir[0] != '/' || config->api_socket[0] != '/')
         return gw_error_set(err, -EINVAL, "state_dir and api_socket must be absolute paths");
     return 0;

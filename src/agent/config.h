@@ -32,6 +32,14 @@ struct agent_config {
     uint32_t max_outgoing;              /* [migration] max_outgoing = 2 */
     struct agent_host hosts[AGENT_MAX_HOSTS];   /* [cluster] NAME = IP:PORT */
     uint32_t nhosts;
+
+    /* [network]: off unless bridge is set. */
+    char bridge[16];                    /* bridge = gwbr0: the host bridge VM ports attach to */
+    char vxlan[16];                     /* vxlan = gwvx0: the overlay device on the bridge */
+    uint32_t vni;                       /* vni = 4242 */
+    uint16_t vxlan_port;                /* vxlan_port = 4789 */
+    char vtep[AGENT_ADDR_MAX];          /* vtep = IP: this host's tunnel endpoint;
+                                           default: the IP of its cluster address */
 };
 
 /* Fills the defaults (name and hosts empty). */

@@ -25,6 +25,8 @@
 #include <unistd.h>
 
 #include "agent/files.h"
+#include "agent/ports.h"
+#include "net/net.h"
 #include "base/log.h"
 
 #define CONTACT_TIMEOUT_MS 30000
@@ -51,6 +53,16 @@ static bool vmm_runs_guest(const char *vmm_state)
 /* The guest runs here: the VM is ours (lock NOT held). */
 static void promote(struct agent *agent, struct agent_mig *mig)
 {
+    pthread_mutex_lock(&agent->lock);
+    struct agent_vm *arrived = agent_vm_find(agent, mig->vm);
+    struct agent_nic nic = arrived ? arrived->nic : (struct agent_nic){ 0 };
+    bool late = mig->late_cutover && mig->state == AGENT_MIG_PREPARED;
+    pthread_mutex_unlock(&agent->lock);
+    if (late && nic.present) {      /* the legacy order: wire the port only now */
+        struct gw_error err;
+        if (agent_tap_attach(agent, nic.tap, &err))
+            LOG_ERR("agent", "vm=%s cannot attach its TAP: %s", mig->vm, err.msg);
+    }
     pthread_mutex_lock(&agent->lock);
     if (mig->state == AGENT_MIG_PREPARED) {
         struct agent_vm *vm = agent_vm_find(agent, mig->vm);
@@ -84,6 +96,8 @@ static void abort_incoming(struct agent *agent, struct agent_mig *mig, const cha
     if (!vm)
         return;
     agent_vm_kill(agent, vm);
+    if (vm->nic.present)
+        agent_tap_remove(agent, vm->nic.tap);
     pthread_mutex_lock(&agent->lock);
     agent_vm_forget(agent, vm);
     pthread_mutex_unlock(&agent->lock);
@@ -163,6 +177,11 @@ static struct agent_mig *claim(struct agent *agent, const char *id, const char *
                                const struct agent_vm_spec *spec, struct agent_vm **vm_out,
                                struct gw_error *err)
 {
+    if (spec->nic.present && !agent_net_enabled(agent)) {
+        gw_error_set(err, -EINVAL, "host %s has no network ([network] bridge is not set)",
+                     agent->config.name);
+        return NULL;
+    }
     if (agent_mig_find(agent, id)) {
         gw_error_set(err, -EEXIST, "migration %s is already known on %s", id,
                      agent->config.name);
@@ -202,6 +221,7 @@ static struct agent_mig *claim(struct agent *agent, const char *id, const char *
     snprintf(vm->migration, sizeof vm->migration, "%s", id);
     vm->memory_bytes = spec->memory_bytes;
     vm->vcpus = spec->vcpus;
+    vm->nic = spec->nic;
     vm->state = AGENT_VM_INCOMING;
     vm->exit_code = -1;
     vm->busy = true;
@@ -231,7 +251,8 @@ static uint16_t pick_port(struct agent *agent, uint32_t attempt)
 }
 
 int agent_peer_prepare(struct agent *agent, const char *id, const char *source,
-                       const struct agent_vm_spec *spec, struct gw_error *err)
+                       const struct agent_vm_spec *spec, bool late_cutover,
+                       struct gw_error *err)
 {
     if (!id_valid(id))
         return gw_error_set(err, -EINVAL, "'%s' is not a migration id", id);
@@ -259,7 +280,21 @@ int agent_peer_prepare(struct agent *agent, const char *id, const char *source,
     pthread_mutex_unlock(&agent->lock);
     if (!mig)
         return err->code;
-    LOG_INFO("agent", "vm=%s migration=%s preparing to receive from %s", spec->name, id, source);
+    mig->late_cutover = late_cutover;
+    LOG_INFO("agent", "vm=%s migration=%s preparing to receive from %s%s", spec->name, id,
+             source, late_cutover ? " (late cutover)" : "");
+
+    /* The TAP exists, on the bridge, before the VMM opens it: frames that
+     * reach this host before the guest resumes wait in its queue.  (Late
+     * cutover: it is attached only once the guest runs.) */
+    if (spec->nic.present && (rc = agent_tap_prepare(agent, spec->nic.tap, !late_cutover, err))) {
+        LOG_WARN("agent", "vm=%s migration=%s cannot prepare: %s", spec->name, id, err->msg);
+        pthread_mutex_lock(&agent->lock);
+        agent_vm_forget(agent, vm);
+        agent_mig_discard(agent, mig);
+        pthread_mutex_unlock(&agent->lock);
+        return rc;
+    }
 
     char listen_host[AGENT_ADDR_MAX];
     uint16_t ignored_port, port = 0;
@@ -283,6 +318,8 @@ int agent_peer_prepare(struct agent *agent, const char *id, const char *source,
     }
     if (rc) {
         LOG_WARN("agent", "vm=%s migration=%s cannot prepare: %s", spec->name, id, err->msg);
+        if (spec->nic.present)
+            agent_tap_remove(agent, spec->nic.tap);
         pthread_mutex_lock(&agent->lock);
         agent_vm_forget(agent, vm);
         agent_mig_discard(agent, mig);
@@ -322,7 +359,16 @@ json_t *agent_peer_status(struct agent *agent, const char *id, struct gw_error *
     pthread_mutex_lock(&agent->lock);
     struct agent_mig *mig = find_dest(agent, id, err);
     json_t *json = mig ? agent_mig_json(mig) : NULL;
+    struct agent_vm *vm = mig ? agent_vm_find(agent, mig->vm) : NULL;
+    char tap[16] = "";
+    if (vm && vm->nic.present && mig->state == AGENT_MIG_PREPARED)
+        snprintf(tap, sizeof tap, "%s", vm->nic.tap);
     pthread_mutex_unlock(&agent->lock);
+    /* For the ready barrier: frames handed to the TAP so far. */
+    uint64_t packets;
+    struct gw_error net_err;
+    if (json && tap[0] && net_link_tx_packets(tap, &packets, &net_err) == 0)
+        json_object_set_new(json, "tap_tx_packets", json_integer((json_int_t)packets));
     return json;
 }
 
@@ -404,6 +450,8 @@ void agent_dest_resume_all(struct agent *agent)
         LOG_INFO("agent", "vm=%s removing a leftover incoming VM", vm->name);
         pthread_mutex_unlock(&agent->lock);
         agent_vm_kill(agent, vm);
+        if (vm->nic.present)
+            agent_tap_remove(agent, vm->nic.tap);
         pthread_mutex_lock(&agent->lock);
         agent_vm_forget(agent, vm);
     }

@@ -33,6 +33,8 @@
 #include <unistd.h>
 
 #include "agent/peer.h"
+#include "agent/ports.h"
+#include "net/net.h"
 #include "base/log.h"
 #include "ctl/client.h"
 
@@ -50,6 +52,8 @@ struct monitor {
     struct agent_host dest;
     char sock_path[PATH_MAX];
     char abandon_reason[256];   /* why the agent cancelled the transfer itself */
+    struct agent_nic nic;       /* the VM's NIC, if it has one */
+    bool late_cutover;
     bool cancel_sent;
     int heartbeats_missed;
 };
@@ -114,6 +118,10 @@ static void finish_completed(struct monitor *m, json_t *final)
     }
     pthread_mutex_unlock(&agent->lock);
 
+    /* Commit the network: the port is bound to the destination only. */
+    if (m->nic.present)
+        agent_port_set(agent, m->vm_name, m->nic.mac, m->nic.ip, m->dest.name, "", "up");
+
     char path[128];
     peer_path(path, sizeof path, m->id, "commit");
     for (int attempt = 0; attempt < 3; attempt++) {
@@ -148,6 +156,8 @@ static void finish_completed(struct monitor *m, json_t *final)
              (unsigned long long)(r.bytes_sent >> 20));
     if (vm) {
         agent_vm_quit(agent, vm);
+        if (m->nic.present)
+            agent_tap_remove(agent, m->nic.tap);
         pthread_mutex_lock(&agent->lock);
         agent_vm_forget(agent, vm);
         pthread_mutex_unlock(&agent->lock);
@@ -159,6 +169,8 @@ static void finish_rolled_back(struct monitor *m, enum agent_mig_state state, co
 {
     struct agent *agent = m->agent;
     struct gw_error err;
+    if (m->nic.present && !m->late_cutover)
+        agent_port_set(agent, m->vm_name, m->nic.mac, m->nic.ip, agent->config.name, "", "up");
     if (peer_abort(agent, &m->dest, m->id, &err) && err.code != -ENOENT)
         LOG_WARN("agent", "vm=%s migration=%s %s did not confirm the abort (%s); it removes "
                  "the attempt on its own when its incoming VMM exits", m->vm_name, m->id,
@@ -354,6 +366,10 @@ static int start_monitor(struct agent *agent, struct agent_mig *mig, struct gw_e
     pthread_mutex_lock(&agent->lock);
     snprintf(m->id, sizeof m->id, "%s", mig->id);
     snprintf(m->vm_name, sizeof m->vm_name, "%s", mig->vm);
+    struct agent_vm *vm = agent_vm_find(agent, mig->vm);
+    if (vm)
+        m->nic = vm->nic;
+    m->late_cutover = mig->late_cutover;
     const struct agent_host *dest = agent_config_host(&agent->config, mig->destination);
     if (dest)
         m->dest = *dest;
@@ -373,6 +389,71 @@ static int start_monitor(struct agent *agent, struct agent_mig *mig, struct gw_e
         return gw_error_set(err, -rc, "cannot start a thread: %s", strerror(rc));
     }
     return 0;
+}
+
+/* --- the ready barrier --- */
+
+#define BARRIER_TIMEOUT_MS 3000
+#define BARRIER_RESEND_MS 100
+#define BARRIER_CHECK_MS 2
+#define PROBE_ETHERTYPE 0x88b5      /* IEEE local experimental */
+
+/* The destination's TAP frame count, or -1 if it does not say. */
+static long long dest_tap_packets(struct agent *agent, const struct agent_host *dest,
+                                  const char *id)
+{
+    char path[128];
+    json_t *reply = NULL;
+    struct gw_error err;
+    peer_path(path, sizeof path, id, NULL);
+    long long packets = -1;
+    if (peer_request(agent, dest, "GET", path, NULL, PEER_TIMEOUT_MS, &reply, &err) == 0 &&
+        json_is_integer(json_object_get(reply, "tap_tx_packets")))
+        packets = json_integer_value(json_object_get(reply, "tap_tx_packets"));
+    json_decref(reply);
+    return packets;
+}
+
+/*
+ * The destination is ready only when its data path is proven: a probe
+ * frame to the VM's MAC, sent into this host's overlay device (whose
+ * forwarding entry now lists the destination), must reach the TAP there.
+ * The destination's TAP counts the frames the kernel hands it; nobody
+ * reads them before the guest resumes, and the guest ignores the probe's
+ * ethertype.
+ */
+static int ready_barrier(struct agent *agent, const struct agent_host *dest, const char *id,
+                         const struct agent_nic *nic, struct gw_error *err)
+{
+    long long base = dest_tap_packets(agent, dest, id);
+    if (base < 0)
+        return gw_error_set(err, -EIO, "%s did not report its TAP for the ready barrier",
+                            dest->name);
+    uint8_t frame[64] = { 0 };
+    memcpy(frame, nic->mac, 6);
+    net_link_mac(agent->config.vxlan, frame + 6, err);
+    frame[12] = PROBE_ETHERTYPE >> 8;
+    frame[13] = PROBE_ETHERTYPE & 0xff;
+    snprintf((char *)frame + 14, sizeof frame - 14, "godwit ready probe %s", id);
+    long long start = agent_mono_ms();
+    while (agent_mono_ms() - start < BARRIER_TIMEOUT_MS) {
+        struct gw_error send_err;
+        if (net_send_frame(agent->config.vxlan, frame, sizeof frame, &send_err))
+            LOG_WARN("agent", "migration=%s cannot send the probe: %s", id, send_err.msg);
+        /* Check soon and often: every ms of the barrier is a ms in which
+         * frames pile up in the destination's TAP queue. */
+        for (int waited = 0; waited < BARRIER_RESEND_MS; waited += BARRIER_CHECK_MS) {
+            agent_sleep_ms(agent, BARRIER_CHECK_MS);
+            long long now = dest_tap_packets(agent, dest, id);
+            if (now > base) {
+                LOG_INFO("agent", "migration=%s ready: the probe reached %s's TAP in %lld ms",
+                         id, dest->name, agent_mono_ms() - start);
+                return 0;
+            }
+        }
+    }
+    return gw_error_set(err, -EIO, "%s is not ready: a probe frame to the VM's MAC did not "
+                        "reach its TAP within %d ms", dest->name, BARRIER_TIMEOUT_MS);
 }
 
 /* --- the API's entry points --- */
@@ -414,6 +495,7 @@ static struct agent_mig *claim(struct agent *agent, const struct agent_mig_reque
     mig->max_bandwidth = req->max_bandwidth;
     mig->timeout_s = req->timeout_s;
     mig->verify_memory = req->verify_memory;
+    mig->late_cutover = req->late_cutover;
     mig->state = AGENT_MIG_PREPARING;
     snprintf(vm->migration, sizeof vm->migration, "%s", mig->id);
     agent_vm_save(agent, vm);
@@ -423,6 +505,7 @@ static struct agent_mig *claim(struct agent *agent, const struct agent_mig_reque
     snprintf(spec->name, sizeof spec->name, "%s", vm->name);
     snprintf(spec->kernel, sizeof spec->kernel, "%s", vm->kernel);
     snprintf(spec->cmdline, sizeof spec->cmdline, "%s", vm->cmdline);
+    spec->nic = vm->nic;
     LOG_INFO("agent", "vm=%s migration=%s to %s: preparing", vm->name, mig->id, req->to);
     return mig;
 }
@@ -443,14 +526,15 @@ static void unclaim(struct agent *agent, struct agent_mig *mig, const struct gw_
 
 /* Asks the destination for an incoming VMM; returns its port or -errno. */
 static int prepare_destination(struct agent *agent, const struct agent_host *dest,
-                               const char *id, const struct agent_vm_spec *spec,
+                               const char *id, const struct agent_vm_spec *spec, bool late,
                                struct gw_error *err)
 {
-    json_t *body = json_pack("{s:s, s:s, s:{s:s, s:s, s:I, s:i, s:s}}",
-                             "migration", id, "source", agent->config.name,
+    json_t *body = json_pack("{s:s, s:s, s:b, s:{s:s, s:s, s:I, s:i, s:s, s:o}}",
+                             "migration", id, "source", agent->config.name, "late_cutover", late,
                              "vm", "name", spec->name, "kernel", spec->kernel,
                              "memory_bytes", (json_int_t)spec->memory_bytes,
-                             "vcpus", (int)spec->vcpus, "cmdline", spec->cmdline);
+                             "vcpus", (int)spec->vcpus, "cmdline", spec->cmdline,
+                             "nic", agent_nic_json(&spec->nic));
     json_t *reply = NULL;
     int rc = peer_request(agent, dest, "POST", "/v1/peer/prepare", body, PREPARE_TIMEOUT_MS,
                           &reply, err);
@@ -485,7 +569,7 @@ json_t *agent_migrate(struct agent *agent, const struct agent_mig_request *req,
         return NULL;
 
     /* 1. Prepare: the destination checks capacity and starts an incoming VMM. */
-    int port = prepare_destination(agent, dest, mig->id, &spec, err);
+    int port = prepare_destination(agent, dest, mig->id, &spec, req->late_cutover, err);
     if (port < 0) {
         if (port == -EHOSTUNREACH) {    /* it may have prepared before we gave up */
             struct gw_error ignored;
@@ -495,7 +579,22 @@ json_t *agent_migrate(struct agent *agent, const struct agent_mig_request *req,
         return NULL;
     }
 
-    /* 2. Transfer: the source VMM streams to the incoming one. */
+    /* 2. Bind the port to both hosts and prove the destination's data
+     * path, before a single page moves (DESIGN.md, steps 1 and 2). */
+    if (spec.nic.present && !req->late_cutover) {
+        agent_port_set(agent, spec.name, spec.nic.mac, spec.nic.ip, agent->config.name,
+                       dest->name, "migrating");
+        if (ready_barrier(agent, dest, mig->id, &spec.nic, err)) {
+            struct gw_error ignored;
+            peer_abort(agent, dest, mig->id, &ignored);
+            agent_port_set(agent, spec.name, spec.nic.mac, spec.nic.ip, agent->config.name, "",
+                           "up");
+            unclaim(agent, mig, err);
+            return NULL;
+        }
+    }
+
+    /* 3. Transfer: the source VMM streams to the incoming one. */
     char host[AGENT_ADDR_MAX], uri[AGENT_ADDR_MAX + 16], sock_path[PATH_MAX];
     uint16_t peer_port;
     agent_split_address(dest->address, host, &peer_port);
@@ -650,9 +749,14 @@ int agent_mig_resolve(struct agent *agent, const char *id, bool keep_destination
         return err->code;
     agent_vm_path(agent, vm_name, "control.sock", sock_path);
 
+    struct agent_nic nic = vm ? vm->nic : (struct agent_nic){ 0 };
     if (keep_destination) {
+        if (nic.present)
+            agent_port_set(agent, vm_name, nic.mac, nic.ip, dest.name, "", "up");
         if (vm)
             agent_vm_quit(agent, vm);
+        if (nic.present)
+            agent_tap_remove(agent, nic.tap);
         json_t *reply = NULL;
         struct gw_error peer_err;
         char path[128];
@@ -685,6 +789,8 @@ int agent_mig_resolve(struct agent *agent, const char *id, bool keep_destination
     ctl_call_uninit(&call);
     if (rc)
         return gw_error_set(err, -EIO, "the VMM cannot resume the VM: %s", vmm_err.msg);
+    if (nic.present)
+        agent_port_set(agent, vm_name, nic.mac, nic.ip, agent->config.name, "", "up");
     pthread_mutex_lock(&agent->lock);
     if (vm && !strcmp(vm->migration, id)) {
         vm->migration[0] = '\0';

@@ -142,6 +142,7 @@ json_t *agent_mig_json(const struct agent_mig *mig)
                              "created_ms", (json_int_t)mig->created_ms);
     json_object_set_new(json, "error", mig->error[0] ? json_string(mig->error) : json_null());
     json_object_set_new(json, "hint", mig->hint[0] ? json_string(mig->hint) : json_null());
+    json_object_set_new(json, "cutover", json_string(mig->late_cutover ? "late" : "early"));
     if (mig->role == AGENT_MIG_DESTINATION) {
         json_object_set_new(json, "port", json_integer(mig->port));
         return json;
@@ -220,6 +221,8 @@ static struct agent_mig *mig_from_json(json_t *json)
     copy_string(mig->hint, sizeof mig->hint, json_object_get(json, "hint"));
     mig->created_ms = json_integer_value(json_object_get(json, "created_ms"));
     mig->port = (uint16_t)json_integer_value(json_object_get(json, "port"));
+    const char *cutover = json_string_value(json_object_get(json, "cutover"));
+    mig->late_cutover = cutover && !strcmp(cutover, "late");
     json_t *policy = json_object_get(json, "policy");
     mig->max_downtime_ms = json_integer_value(json_object_get(policy, "max_downtime_ms"));
     mig->max_bandwidth = json_integer_value(json_object_get(policy, "max_bandwidth"));

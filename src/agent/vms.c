@@ -14,6 +14,7 @@
  */
 #include "agent/agent.h"
 
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
@@ -29,6 +30,8 @@
 #include "base/log.h"
 #include "ctl/client.h"
 #include "godwit/abi.h"
+#include "agent/ports.h"
+#include "net/net.h"
 
 #define SPAWN_READY_TIMEOUT_MS 10000
 #define STOP_GRACE_MS 5000
@@ -87,7 +90,48 @@ json_t *agent_vm_json(const struct agent *agent, const struct agent_vm *vm,
                         vm->exit_code >= 0 ? json_integer(vm->exit_code) : json_null());
     json_object_set_new(json, "migration",
                         vm->migration[0] ? json_string(vm->migration) : json_null());
+    json_object_set_new(json, "nic", agent_nic_json(&vm->nic));
     return json;
+}
+
+json_t *agent_nic_json(const struct agent_nic *nic)
+{
+    if (!nic->present)
+        return json_null();
+    char mac[18];
+    net_format_mac(nic->mac, mac);
+    return json_pack("{s:s, s:s, s:s}", "mac", mac, "ip", nic->ip, "tap", nic->tap);
+}
+
+int agent_nic_from_json(json_t *json, struct agent_nic *nic, struct gw_error *err)
+{
+    memset(nic, 0, sizeof *nic);
+    if (!json || json_is_null(json))
+        return 0;
+    const char *mac = json_string_value(json_object_get(json, "mac"));
+    const char *ip = json_string_value(json_object_get(json, "ip"));
+    const char *tap = json_string_value(json_object_get(json, "tap"));
+    if (!json_is_object(json) || !mac || net_parse_mac(mac, nic->mac) || (nic->mac[0] & 1))
+        return gw_error_set(err, -EINVAL, "nic.mac must be a unicast MAC such as "
+                            "52:54:00:12:34:56");
+    struct in_addr addr;
+    char host[32];
+    size_t len = ip ? strcspn(ip, "/") : 0;
+    if (!ip || !len || len >= sizeof host || strlen(ip) >= sizeof nic->ip ||
+        (memcpy(host, ip, len), host[len] = '\0', inet_pton(AF_INET, host, &addr) != 1))
+        return gw_error_set(err, -EINVAL, "nic.ip must be an IPv4 address, e.g. 10.0.0.10/24");
+    if (tap && (strlen(tap) == 0 || strlen(tap) >= sizeof nic->tap || strchr(tap, '/') ||
+                strchr(tap, ' ')))
+        return gw_error_set(err, -EINVAL, "nic.tap must be an interface name of 1-15 bytes");
+    snprintf(nic->ip, sizeof nic->ip, "%s", ip);
+    nic->present = true;
+    return 0;
+}
+
+void agent_nic_default_tap(struct agent_nic *nic, const char *vm_name)
+{
+    if (nic->present && !nic->tap[0])
+        snprintf(nic->tap, sizeof nic->tap, "gw-%.12s", vm_name);
 }
 
 void agent_vm_save(struct agent *agent, const struct agent_vm *vm)
@@ -110,6 +154,9 @@ int agent_vm_create(struct agent *agent, const struct agent_vm_spec *spec, struc
         return rc;
     if (access(spec->kernel, R_OK) < 0)
         return gw_error_set(err, -EINVAL, "kernel %s: %s", spec->kernel, strerror(errno));
+    if (spec->nic.present && !agent_net_enabled(agent))
+        return gw_error_set(err, -EINVAL, "host %s has no network ([network] bridge is not set)",
+                            agent->config.name);
 
     char dir[PATH_MAX];
     agent_vm_path(agent, spec->name, NULL, dir);
@@ -118,6 +165,17 @@ int agent_vm_create(struct agent *agent, const struct agent_vm_spec *spec, struc
         pthread_mutex_unlock(&agent->lock);
         return gw_error_set(err, -EEXIST, "a VM named '%s' exists on %s", spec->name,
                             agent->config.name);
+    }
+    if (spec->nic.present) {
+        rc = agent_port_check_unique(agent, spec->name, spec->nic.mac, spec->nic.ip, err);
+        for (struct agent_vm *other = agent->vms; !rc && other; other = other->next)
+            if (other->nic.present && !strcmp(other->nic.tap, spec->nic.tap))
+                rc = gw_error_set(err, -EEXIST, "the TAP name %s is already vm %s's",
+                                  spec->nic.tap, other->name);
+        if (rc) {
+            pthread_mutex_unlock(&agent->lock);
+            return rc;
+        }
     }
     rc = files_make_dirs(dir);
     if (rc) {
@@ -134,12 +192,15 @@ int agent_vm_create(struct agent *agent, const struct agent_vm_spec *spec, struc
     snprintf(vm->cmdline, sizeof vm->cmdline, "%s", spec->cmdline);
     vm->memory_bytes = spec->memory_bytes;
     vm->vcpus = spec->vcpus;
+    vm->nic = spec->nic;
     vm->state = AGENT_VM_STOPPED;
     vm->exit_code = -1;
     vm->next = agent->vms;
     agent->vms = vm;
     agent_vm_save(agent, vm);
     pthread_mutex_unlock(&agent->lock);
+    if (spec->nic.present)      /* claims the MAC and IP in the whole cluster */
+        agent_port_set(agent, spec->name, spec->nic.mac, spec->nic.ip, "", "", "down");
     LOG_INFO("agent", "vm=%s created: %llu MiB, %u vCPUs, kernel %s", vm->name,
              (unsigned long long)(vm->memory_bytes >> 20), vm->vcpus, vm->kernel);
     return 0;
@@ -216,6 +277,13 @@ static int vmm_argv(struct agent *agent, const struct agent_vm *vm, const char *
     /* The agent reads the final figures of an outgoing migration, then
      * tells the VMM to quit (commit). */
     argv[argc++] = "--stay-after-migration";
+    if (vm->nic.present) {
+        char mac[18];
+        net_format_mac(vm->nic.mac, mac);
+        argv[argc++] = "--net";
+        snprintf(bufs[nbuf], PATH_MAX, "tap=%s,mac=%s", vm->nic.tap, mac);
+        argv[argc++] = bufs[nbuf++];
+    }
     if (incoming_uri) {
         argv[argc++] = "--incoming";
         argv[argc++] = (char *)incoming_uri;
@@ -233,7 +301,7 @@ int agent_vm_spawn(struct agent *agent, struct agent_vm *vm, const char *incomin
                    struct gw_error *err)
 {
     char *argv[24];
-    char bufs[4][PATH_MAX];
+    char bufs[5][PATH_MAX];
     char log_path[PATH_MAX], sock_path[PATH_MAX];
     vmm_argv(agent, vm, incoming_uri, argv, bufs);
     agent_vm_path(agent, vm->name, "vmm.log", log_path);
@@ -369,9 +437,15 @@ int agent_vm_start(struct agent *agent, const char *name, struct gw_error *err)
         return err->code;
     }
     vm->busy = true;
+    struct agent_nic nic = vm->nic;
     pthread_mutex_unlock(&agent->lock);
 
-    int rc = agent_vm_spawn(agent, vm, NULL, err);
+    int rc = nic.present ? agent_tap_prepare(agent, nic.tap, true, err) : 0;
+    if (!rc) {
+        rc = agent_vm_spawn(agent, vm, NULL, err);
+        if (rc && nic.present)
+            agent_tap_remove(agent, nic.tap);
+    }
 
     pthread_mutex_lock(&agent->lock);
     vm->busy = false;
@@ -379,6 +453,8 @@ int agent_vm_start(struct agent *agent, const char *name, struct gw_error *err)
         vm->state = AGENT_VM_RUNNING;
     agent_vm_save(agent, vm);
     pthread_mutex_unlock(&agent->lock);
+    if (!rc && nic.present)
+        agent_port_set(agent, name, nic.mac, nic.ip, agent->config.name, "", "up");
     if (rc)
         LOG_ERR("agent", "vm=%s start failed: %s", name, err->msg);
     else
@@ -402,6 +478,11 @@ int agent_vm_stop(struct agent *agent, const char *name, struct gw_error *err)
     pthread_mutex_unlock(&agent->lock);
 
     agent_vm_quit(agent, vm);
+    struct agent_nic nic = vm->nic;
+    if (nic.present) {
+        agent_tap_remove(agent, nic.tap);
+        agent_port_set(agent, name, nic.mac, nic.ip, "", "", "down");
+    }
     pthread_mutex_lock(&agent->lock);
     vm->busy = false;
     vm->state = AGENT_VM_STOPPED;
@@ -423,8 +504,11 @@ int agent_vm_delete(struct agent *agent, const char *name, struct gw_error *err)
         pthread_mutex_unlock(&agent->lock);
         return err->code;
     }
+    bool had_nic = vm->nic.present;
     agent_vm_forget(agent, vm);
     pthread_mutex_unlock(&agent->lock);
+    if (had_nic)
+        agent_port_remove(agent, name);
     LOG_INFO("agent", "vm=%s deleted", name);
     return 0;
 }
@@ -452,6 +536,14 @@ static struct agent_vm *vm_from_json(json_t *json)
     vm->pid_start = (unsigned long long)json_integer_value(json_object_get(json, "pid_start"));
     json_t *exit_code = json_object_get(json, "exit_code");
     vm->exit_code = json_is_integer(exit_code) ? (int)json_integer_value(exit_code) : -1;
+    struct gw_error nic_err;
+    if (agent_nic_from_json(json_object_get(json, "nic"), &vm->nic, &nic_err)) {
+        free(vm);
+        return NULL;
+    }
+    const char *tap = json_string_value(json_object_get(json_object_get(json, "nic"), "tap"));
+    if (vm->nic.present && tap)
+        snprintf(vm->nic.tap, sizeof vm->nic.tap, "%s", tap);
     vm->state = !strcmp(state, "running") ? AGENT_VM_RUNNING
               : !strcmp(state, "incoming") ? AGENT_VM_INCOMING
               : !strcmp(state, "migrated") ? AGENT_VM_MIGRATED : AGENT_VM_STOPPED;

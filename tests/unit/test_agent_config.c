@@ -104,10 +104,30 @@ static void test_bad_files(void **state)
     expect_load_error("[cluster]\nhost-b = 10.0.0.2:0\n", "not IP:PORT");
     expect_load_error("[host]\nlog_level = loud\n", "log_level");
     expect_load_error("just words\n", ":1:");
+    expect_load_error("[network]\nbridge = a/b\n", "network.bridge");
+    expect_load_error("[network]\nbridge = sixteen-chars-xx\n", "network.bridge");
+    expect_load_error("[network]\nvni = 0\n", "network.vni");
+    expect_load_error("[network]\nvni = 16777216\n", "network.vni");
+    expect_load_error("[network]\nvtep = 10.0.0\n", "network.vtep");
     struct agent_config c;
     struct gw_error err = { 0 };
     agent_config_defaults(&c);
     assert_int_equal(agent_config_load(&c, "/nonexistent/godwitd.ini", &err), -ENOENT);
+}
+
+static void test_network(void **state)
+{
+    (void)state;
+    struct agent_config c;
+    struct gw_error err = { 0 };
+    assert_int_equal(load_text(&c, "[host]\nname = a\n[cluster]\na = 10.1.0.7:7070\n"
+                               "[network]\nbridge = br-x\nvni = 99\n", &err), 0);
+    assert_int_equal(agent_config_finish(&c, &err), 0);
+    assert_string_equal(c.bridge, "br-x");
+    assert_string_equal(c.vxlan, "gwvx0");
+    assert_int_equal(c.vni, 99);
+    assert_int_equal(c.vxlan_port, 4789);
+    assert_string_equal(c.vtep, "10.1.0.7");        /* from its cluster entry */
 }
 
 static void test_finish_checks(void **state)
@@ -164,6 +184,7 @@ int main(void)
         cmocka_unit_test(test_overrides),
         cmocka_unit_test(test_bad_files),
         cmocka_unit_test(test_finish_checks),
+        cmocka_unit_test(test_network),
         cmocka_unit_test(test_names_and_addresses),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
