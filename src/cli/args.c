@@ -20,7 +20,7 @@
 /* Command options, as bit numbers for struct command_spec.options. */
 enum opt_id {
     O_KERNEL, O_MEMORY, O_VCPUS, O_CMDLINE, O_BYTES, O_TO, O_MAX_DOWNTIME, O_BANDWIDTH,
-    O_TIMEOUT, O_VERIFY, O_DETACH, O_KEEP, O_COUNT
+    O_TIMEOUT, O_VERIFY, O_DETACH, O_KEEP, O_MAC, O_IP, O_TAP, O_CUTOVER, O_COUNT
 };
 #define OPT(o) (1u << (o))
 #define POLICY_OPTS (OPT(O_MAX_DOWNTIME) | OPT(O_BANDWIDTH) | OPT(O_TIMEOUT))
@@ -41,6 +41,10 @@ static const struct option command_options[O_COUNT] = {
     [O_VERIFY] = { "verify", no_argument, NULL, VAL_BASE + O_VERIFY },
     [O_DETACH] = { "detach", no_argument, NULL, VAL_BASE + O_DETACH },
     [O_KEEP] = { "keep", required_argument, NULL, VAL_BASE + O_KEEP },
+    [O_MAC] = { "mac", required_argument, NULL, VAL_BASE + O_MAC },
+    [O_IP] = { "ip", required_argument, NULL, VAL_BASE + O_IP },
+    [O_TAP] = { "tap", required_argument, NULL, VAL_BASE + O_TAP },
+    [O_CUTOVER] = { "cutover", required_argument, NULL, VAL_BASE + O_CUTOVER },
 };
 
 static const struct option global_options[] = {
@@ -61,7 +65,8 @@ struct command_spec {
 
 static const struct command_spec commands[] = {
     { "vm", "create", "vm create", CLI_VM_CREATE, "NAME",
-      OPT(O_KERNEL) | OPT(O_MEMORY) | OPT(O_VCPUS) | OPT(O_CMDLINE) },
+      OPT(O_KERNEL) | OPT(O_MEMORY) | OPT(O_VCPUS) | OPT(O_CMDLINE) | OPT(O_MAC) | OPT(O_IP) |
+      OPT(O_TAP) },
     { "vm", "start", "vm start", CLI_VM_START, "NAME", 0 },
     { "vm", "stop", "vm stop", CLI_VM_STOP, "NAME", 0 },
     { "vm", "delete", "vm delete", CLI_VM_DELETE, "NAME", 0 },
@@ -69,8 +74,9 @@ static const struct command_spec commands[] = {
     { "vm", "list", "vm list", CLI_VM_LIST, NULL, 0 },
     { "vm", "console", "vm console", CLI_VM_CONSOLE, "NAME", OPT(O_BYTES) },
     { "host", "list", "host list", CLI_HOST_LIST, NULL, 0 },
+    { "port", "list", "port list", CLI_PORT_LIST, NULL, 0 },
     { NULL, "migrate", "migrate", CLI_MIGRATE, "VM",
-      OPT(O_TO) | POLICY_OPTS | OPT(O_VERIFY) | OPT(O_DETACH) },
+      OPT(O_TO) | POLICY_OPTS | OPT(O_VERIFY) | OPT(O_DETACH) | OPT(O_CUTOVER) },
     { "migration", "list", "migration list", CLI_MIGRATION_LIST, NULL, 0 },
     { "migration", "show", "migration show", CLI_MIGRATION_SHOW, "ID", 0 },
     { "migration", "cancel", "migration cancel", CLI_MIGRATION_CANCEL, "ID", 0 },
@@ -188,6 +194,14 @@ static int command_option(enum opt_id id, struct cli_args *args, struct gw_error
             return gw_error_set(err, -EINVAL, "--keep: '%s' is not source or destination",
                                 optarg);
         args->keep = optarg;
+        break;
+    case O_MAC: args->mac = optarg; break;
+    case O_IP: args->ip = optarg; break;
+    case O_TAP: args->tap = optarg; break;
+    case O_CUTOVER:
+        if (strcmp(optarg, "early") && strcmp(optarg, "late"))
+            return gw_error_set(err, -EINVAL, "--cutover: '%s' is not early or late", optarg);
+        args->cutover = optarg;
         break;
     case O_COUNT:
         break;

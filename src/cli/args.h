@@ -27,6 +27,7 @@ enum cli_command {
     CLI_VM_LIST,
     CLI_VM_CONSOLE,
     CLI_HOST_LIST,
+    CLI_PORT_LIST,
     CLI_MIGRATE,
     CLI_MIGRATION_LIST,
     CLI_MIGRATION_SHOW,
@@ -63,6 +64,7 @@ struct cli_args {
     const char *cmdline;        /* NULL = default */
     bool has_vcpus;
     uint32_t vcpus;
+    const char *mac, *ip, *tap;     /* the NIC: all NULL for none (the agent checks them) */
 
     /* vm console */
     bool has_console_bytes;
@@ -72,6 +74,7 @@ struct cli_args {
     const char *to;
     struct cli_policy policy;
     bool verify, detach;
+    const char *cutover;        /* "early", "late", or NULL for the agent's default */
 
     /* migration resolve: "source" or "destination" */
     const char *keep;

@@ -109,6 +109,12 @@ static void print_hosts_text(FILE *out, const json_t *reply, const struct cli_ar
     print_host_list(out, reply);
 }
 
+static void print_ports_text(FILE *out, const json_t *reply, const struct cli_args *args)
+{
+    (void)args;
+    print_port_list(out, reply);
+}
+
 static void print_migration_text(FILE *out, const json_t *m, const struct cli_args *args)
 {
     (void)args;
@@ -175,6 +181,13 @@ static int vm_create(const struct cli_args *args, const struct client *client)
               (!args->cmdline || set_string(body, "cmdline", args->cmdline));
     if (args->has_vcpus)
         json_object_set_new(body, "vcpus", json_integer(args->vcpus));
+    if (args->mac || args->ip || args->tap) {
+        json_t *nic = json_object();
+        ok = ok && (!args->mac || set_string(nic, "mac", args->mac)) &&
+             (!args->ip || set_string(nic, "ip", args->ip)) &&
+             (!args->tap || set_string(nic, "tap", args->tap));
+        json_object_set_new(body, "nic", nic);
+    }
     free(kernel);
     int rc = CLI_EXIT_USAGE;
     if (ok) {
@@ -251,6 +264,7 @@ int commands_run(const struct cli_args *args, const struct client *client)
     case CLI_VM_SHOW: req.path = "/v1/vms"; text = print_vm_text; break;
     case CLI_VM_LIST: req.path = "/v1/vms"; text = print_vms_text; break;
     case CLI_HOST_LIST: req.path = "/v1/hosts"; text = print_hosts_text; break;
+    case CLI_PORT_LIST: req.path = "/v1/ports"; text = print_ports_text; break;
     case CLI_MIGRATION_SHOW: req.path = "/v1/migrations"; text = print_migration_text; break;
     case CLI_MIGRATION_LIST: req.path = "/v1/migrations"; text = print_migrations_text; break;
     case CLI_MIGRATION_CANCEL:

@@ -306,6 +306,8 @@ static json_t *request_body(const struct cli_args *args)
     commands_add_policy(body, &args->policy);
     if (args->verify)
         json_object_set_new(body, "verify_memory", json_true());
+    if (args->cutover)
+        json_object_set_new(body, "cutover", json_string(args->cutover));
     return body;
 }
 

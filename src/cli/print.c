@@ -162,6 +162,26 @@ void print_host_list(FILE *out, const json_t *reply)
     table_print(out, &t);
 }
 
+void print_port_list(FILE *out, const json_t *reply)
+{
+    struct table t = { .ncols = 6 };
+    static const char *const header[] = { "NAME", "MAC", "IP", "CHASSIS", "ADDITIONAL",
+                                          "STATE" };
+    table_add(&t, header);
+    size_t i;
+    json_t *port;
+    json_array_foreach(json_object_get(reply, "ports"), i, port) {
+        const char *chassis = fmt_str(port, "chassis");
+        const char *additional = fmt_str(port, "additional_chassis");
+        const char *row[] = { fmt_str(port, "name"), fmt_str(port, "mac"), fmt_str(port, "ip"),
+                              chassis && chassis[0] ? chassis : "-",
+                              additional && additional[0] ? additional : "-",
+                              fmt_str(port, "state") };
+        table_add(&t, row);
+    }
+    table_print(out, &t);
+}
+
 /* The DETAIL column of a migration list: what matters in its state. */
 static void migration_detail(const json_t *m, char *buf, size_t size)
 {

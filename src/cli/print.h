@@ -18,6 +18,7 @@ void print_vm(FILE *out, const json_t *vm);
 void print_vm_list(FILE *out, const json_t *reply);
 /* {"hosts": [...]}: NAME ADDRESS STATE, STATE being self, up or "down (error)" */
 void print_host_list(FILE *out, const json_t *reply);
+void print_port_list(FILE *out, const json_t *reply);
 /* A migration; one in state `unknown` starts with its hint. */
 void print_migration(FILE *out, const json_t *migration);
 /* {"migrations": [...]}: ID VM ROLE SOURCE DESTINATION STATE DETAIL */

@@ -16,6 +16,7 @@ const char cli_usage_top[] =
     "\n"
     "Commands:\n"
     "  vm create NAME --kernel IMAGE [--memory SIZE] [--vcpus N] [--cmdline STRING]\n"
+    "          [--mac MAC --ip IP/LEN [--tap NAME]]\n"
     "                          define a VM here (stopped)\n"
     "  vm start NAME           boot a stopped VM\n"
     "  vm stop NAME            stop a running VM\n"
@@ -25,8 +26,9 @@ const char cli_usage_top[] =
     "  vm console NAME [--bytes N]\n"
     "                          the end of a VM's console log, as-is\n"
     "  host list               the hosts of the cluster, and which answer\n"
+    "  port list               the port bindings of the cluster's VMs\n"
     "  migrate VM --to HOST [--max-downtime MS] [--bandwidth RATE] [--timeout S]\n"
-    "          [--verify] [--detach]\n"
+    "          [--verify] [--detach] [--cutover early|late]\n"
     "                          migrate a running VM live to HOST, and wait for the end\n"
     "  migration list          the migrations this agent knows, newest first\n"
     "  migration show ID       one migration in detail\n"
@@ -63,7 +65,7 @@ const char cli_usage_top[] =
 
 static const char usage_vm_create[] =
     "usage: godwit vm create NAME --kernel IMAGE [--memory SIZE] [--vcpus N]\n"
-    "                        [--cmdline STRING]\n"
+    "                        [--cmdline STRING] [--mac MAC --ip IP/LEN [--tap NAME]]\n"
     "\n"
     "Defines a VM on this host, stopped; `godwit vm start NAME` boots it.\n"
     "\n"
@@ -73,6 +75,11 @@ static const char usage_vm_create[] =
     "  --memory SIZE     guest RAM, e.g. 512M or 1G (default: the agent's, 256M)\n"
     "  --vcpus N         number of vCPUs (default 1)\n"
     "  --cmdline STRING  the guest's command line (default empty)\n"
+    "  --mac MAC         give the VM a network interface (virtio-net over a TAP on\n"
+    "                    the host bridge) with this MAC, unique in the cluster\n"
+    "  --ip IP/LEN       its IPv4 address, unique in the cluster (the guest\n"
+    "                    configures it itself, e.g. echo's ip=)\n"
+    "  --tap NAME        the TAP's name on each host (default gw-NAME, cut to 15)\n"
     FOOTER;
 
 static const char usage_vm_start[] =
@@ -121,6 +128,15 @@ static const char usage_host_list[] =
     "(this host), 'up', or 'down (REASON)' if its agent did not answer.\n"
     FOOTER;
 
+static const char usage_port_list[] =
+    "usage: godwit port list\n"
+    "\n"
+    "Lists the port bindings this agent knows (every VM with a NIC in the\n"
+    "cluster): NAME MAC IP CHASSIS ADDITIONAL STATE.  CHASSIS is the host the\n"
+    "port is bound to; during a migration ADDITIONAL is the other host, and\n"
+    "traffic to the MAC goes to both.\n"
+    FOOTER;
+
 static const char usage_migrate[] =
     "usage: godwit migrate VM --to HOST [--max-downtime MS] [--bandwidth RATE]\n"
     "                      [--timeout S] [--verify] [--detach]\n"
@@ -142,6 +158,9 @@ static const char usage_migrate[] =
     "                      (KiB, MiB, GiB); 0 = unlimited\n"
     "  --timeout S         time limit of the migration, in seconds\n"
     "  --verify            have the guest's memory verified on the destination\n"
+    "  --cutover MODE      early (default): the destination's port is wired and\n"
+    "                      proven before the switchover, traffic reaches both hosts;\n"
+    "                      late: the legacy order, wired only after the guest resumes\n"
     "  --detach            do not wait: print the migration's id (with -o json, the\n"
     "                      migration) and exit 0; follow it with\n"
     "                      `godwit migration show ID`\n"
@@ -252,6 +271,7 @@ const char *cli_usage_command(enum cli_command command)
     case CLI_VM_LIST: return usage_vm_list;
     case CLI_VM_CONSOLE: return usage_vm_console;
     case CLI_HOST_LIST: return usage_host_list;
+    case CLI_PORT_LIST: return usage_port_list;
     case CLI_MIGRATE: return usage_migrate;
     case CLI_MIGRATION_LIST: return usage_migration_list;
     case CLI_MIGRATION_SHOW: return usage_migration_show;
@@ -269,6 +289,8 @@ const char *cli_usage_group(const char *group)
         return usage_group_vm;
     if (!strcmp(group, "host"))
         return usage_group_host;
+    if (!strcmp(group, "port"))
+        return usage_port_list;
     if (!strcmp(group, "migration"))
         return usage_group_migration;
     return NULL;
