@@ -13,7 +13,9 @@
  *               the longest time without any answer while requests were
  *               outstanding: from the first send to the first answer,
  *               between consecutive answers, and from the last answer to
- *               the end if requests went unanswered
+ *               the last send if the last requests went unanswered
+ *   lost_at     where the first runs of lost requests were, in seconds
+ *               after the start
  *
  * One thread: sends what is due, reads what has arrived, naps up to
  * 100 µs.  Standard C and POSIX only, so it runs in any namespace.
@@ -44,7 +46,7 @@ struct probe {
     uint64_t count, rate, wait_ms;
     uint8_t *answers;           /* per request: how many answers came */
     uint64_t sent, answered, duplicated, foreign;
-    uint64_t first_send_ns, last_answer_ns, longest_gap_ns;
+    uint64_t first_send_ns, last_send_ns, last_answer_ns, longest_gap_ns;
     double rtt_sum_us, rtt_max_us;
 };
 
@@ -115,6 +117,7 @@ static int run(struct probe *p, int fd)
                 return -1;
             }
         }
+        p->last_send_ns = now_ns();
         drain(p, fd);
         struct pollfd pfd = { .fd = fd, .events = POLLIN };
         struct timespec nap = { 0, 100000 };
@@ -127,12 +130,12 @@ static int run(struct probe *p, int fd)
         poll(&pfd, 1, 10);
         drain(p, fd);
     }
-    /* Unanswered requests at the end: the silence lasts until the end. */
-    if (p->answered < p->sent) {
+    /* The last requests went unanswered: the silence lasted at least
+     * until the last one was sent. */
+    if (p->sent && !p->answers[p->sent - 1]) {
         uint64_t since = p->last_answer_ns ? p->last_answer_ns : p->first_send_ns;
-        uint64_t t = now_ns();
-        if (t - since > p->longest_gap_ns)
-            p->longest_gap_ns = t - since;
+        if (p->last_send_ns > since && p->last_send_ns - since > p->longest_gap_ns)
+            p->longest_gap_ns = p->last_send_ns - since;
     }
     return 0;
 }
@@ -210,21 +213,41 @@ int main(int argc, char **argv)
     if (!p.answers || run(&p, fd))
         return 2;
     uint64_t lost = p.sent - p.answered;
+    /* Where the losses were: the first few runs of unanswered requests,
+     * as seconds after the start (sequence / rate). */
+    char ranges[256] = "";
+    size_t used = 0;
+    int nranges = 0;
+    for (uint64_t i = 0; i < p.sent && nranges < 5; i++) {
+        if (p.answers[i])
+            continue;
+        uint64_t j = i;
+        while (j + 1 < p.sent && !p.answers[j + 1])
+            j++;
+        used += (size_t)snprintf(ranges + used, sizeof ranges - used, "%s%s%.3f-%.3fs",
+                                 json ? (nranges ? ",\"" : "\"") : (nranges ? " " : ""), "",
+                                 (double)i / (double)p.rate, (double)(j + 1) / (double)p.rate);
+        if (json && used < sizeof ranges)
+            used += (size_t)snprintf(ranges + used, sizeof ranges - used, "\"");
+        nranges++;
+        i = j;
+    }
     double gap_ms = (double)p.longest_gap_ns / 1e6;
     double rtt_avg_us = p.answered ? p.rtt_sum_us / (double)p.answered : 0;
     if (json)
         printf("{\"sent\":%llu,\"answered\":%llu,\"lost\":%llu,\"duplicated\":%llu,"
                "\"longest_gap_ms\":%.3f,\"rate\":%llu,\"rtt_avg_us\":%.1f,\"rtt_max_us\":%.1f,"
-               "\"foreign\":%llu}\n",
+               "\"foreign\":%llu,\"lost_at\":[%s]}\n",
                (unsigned long long)p.sent, (unsigned long long)p.answered,
                (unsigned long long)lost, (unsigned long long)p.duplicated, gap_ms,
                (unsigned long long)p.rate, rtt_avg_us, p.rtt_max_us,
-               (unsigned long long)p.foreign);
+               (unsigned long long)p.foreign, ranges);
     else
         printf("sent %llu answered %llu lost %llu duplicated %llu longest_gap_ms %.1f "
-               "(rate %llu/s, rtt avg %.0f us, max %.0f us)\n",
+               "(rate %llu/s, rtt avg %.0f us, max %.0f us)%s%s\n",
                (unsigned long long)p.sent, (unsigned long long)p.answered,
                (unsigned long long)lost, (unsigned long long)p.duplicated, gap_ms,
-               (unsigned long long)p.rate, rtt_avg_us, p.rtt_max_us);
+               (unsigned long long)p.rate, rtt_avg_us, p.rtt_max_us,
+               nranges ? "; lost at " : "", ranges);
     return lost ? 1 : 0;
 }

@@ -65,7 +65,7 @@ def vmm_processes(marker):
 
 
 class Host:
-    def __init__(self, name, ns, ip, workdir, cluster_lines, settings):
+    def __init__(self, name, ns, ip, workdir, cluster_lines, settings, extra_lines=()):
         self.name, self.ns, self.ip = name, ns, ip
         self.workdir = workdir
         self.state_dir = os.path.join(workdir, "state")
@@ -76,7 +76,7 @@ class Host:
         lines = ["[host]", f"name = {name}", f"state_dir = {self.state_dir}",
                  f"api_socket = {self.socket}", "[migration]", "ports = 49152-49215"]
         lines += [f"{k} = {v}" for k, v in settings.items()]
-        lines += ["[cluster]"] + cluster_lines
+        lines += ["[cluster]"] + cluster_lines + list(extra_lines)
         with open(self.config, "w") as f:
             f.write("\n".join(lines) + "\n")
 
@@ -166,36 +166,62 @@ def run(*cmd):
 
 
 class Cluster:
-    def __init__(self, workdir, settings_a=None, settings_b=None):
+    """Hosts in network namespaces, each with an agent.
+
+    Two hosts (host-a, host-b) are joined by a veth pair.  With network=True
+    a third, host-c, joins them (the client host of network tests): every
+    host then has one leg on a fabric bridge in its own namespace (the
+    underlay), and the agents build their bridge and VXLAN overlay on it
+    ([network] bridge = gwbr0)."""
+
+    def __init__(self, workdir, settings_a=None, settings_b=None, network=False):
         tag = f"{os.getpid() % 100000}{int(time.monotonic() * 1000) % 1000}"
         subnet = 100 + os.getpid() % 150
-        self.ns = [f"gwt-{tag}-a", f"gwt-{tag}-b"]
-        ips = [f"10.{subnet}.0.1", f"10.{subnet}.0.2"]
-        veth = [f"gwa{tag}"[:15], f"gwb{tag}"[:15]]
+        names = ["host-a", "host-b"] + (["host-c"] if network else [])
+        self.ns = [f"gwt-{tag}-{n[-1]}" for n in names]
+        ips = [f"10.{subnet}.0.{i + 1}" for i in range(len(names))]
+        self.fabric = None
         for ns in self.ns:
             run("ip", "netns", "add", ns)
             run("ip", "-n", ns, "link", "set", "lo", "up")
-        run("ip", "link", "add", veth[0], "netns", self.ns[0], "type", "veth",
-            "peer", "name", veth[1], "netns", self.ns[1])
-        for ns, dev, ip in zip(self.ns, veth, ips):
-            run("ip", "-n", ns, "addr", "add", f"{ip}/24", "dev", dev)
-            run("ip", "-n", ns, "link", "set", dev, "up")
-        cluster_lines = [f"host-a = {ips[0]}:{PEER_PORT}", f"host-b = {ips[1]}:{PEER_PORT}"]
+        if network:
+            self.fabric = f"gwt-{tag}-f"
+            run("ip", "netns", "add", self.fabric)
+            run("ip", "-n", self.fabric, "link", "add", "fabric", "type", "bridge")
+            run("ip", "-n", self.fabric, "link", "set", "fabric", "up")
+            for i, (ns, ip) in enumerate(zip(self.ns, ips)):
+                leg = f"leg{i}"
+                run("ip", "link", "add", "under0", "netns", ns, "type", "veth",
+                    "peer", "name", leg, "netns", self.fabric)
+                run("ip", "-n", self.fabric, "link", "set", leg, "master", "fabric", "up")
+                run("ip", "-n", ns, "addr", "add", f"{ip}/24", "dev", "under0")
+                run("ip", "-n", ns, "link", "set", "under0", "up")
+        else:
+            veth = [f"gwa{tag}"[:15], f"gwb{tag}"[:15]]
+            run("ip", "link", "add", veth[0], "netns", self.ns[0], "type", "veth",
+                "peer", "name", veth[1], "netns", self.ns[1])
+            for ns, dev, ip in zip(self.ns, veth, ips):
+                run("ip", "-n", ns, "addr", "add", f"{ip}/24", "dev", dev)
+                run("ip", "-n", ns, "link", "set", dev, "up")
+        cluster_lines = [f"{n} = {ip}:{PEER_PORT}" for n, ip in zip(names, ips)]
         self.hosts = []
-        for name, ns, ip, settings in (("host-a", self.ns[0], ips[0], settings_a),
-                                       ("host-b", self.ns[1], ips[1], settings_b)):
+        for i, (name, ns, ip) in enumerate(zip(names, self.ns, ips)):
+            settings = dict((settings_a, settings_b, None)[i] or {})
+            network_lines = ["[network]", "bridge = gwbr0", "vxlan = gwvx0"] if network else []
             workdir_host = os.path.join(workdir, name)
             os.makedirs(workdir_host)
-            self.hosts.append(Host(name, ns, ip, workdir_host, cluster_lines, settings or {}))
-        self.a, self.b = self.hosts
+            self.hosts.append(Host(name, ns, ip, workdir_host, cluster_lines, settings,
+                                   network_lines))
+        self.a, self.b = self.hosts[0], self.hosts[1]
+        self.c = self.hosts[2] if network else None
 
     def start(self, env_b=None):
-        self.a.start()
-        self.b.start(env=env_b)
+        for host in self.hosts:
+            host.start(env=env_b if host is self.b else None)
         return self
 
     def vm_copies(self, vm):
-        """Running VMMs of this VM on either host."""
+        """Running VMMs of this VM on any host."""
         return [pid for host in self.hosts
                 for pid in vmm_processes(f"{host.state_dir}/vms/{vm}/control.sock")]
 
@@ -208,5 +234,5 @@ class Cluster:
                     os.kill(pid, signal.SIGKILL)
                 except OSError:
                     pass
-        for ns in self.ns:
+        for ns in self.ns + ([self.fabric] if self.fabric else []):
             subprocess.run(["ip", "netns", "del", ns], capture_output=True)

@@ -50,10 +50,10 @@ def cluster_factory():
 
     clusters, workdirs = [], []
 
-    def make(settings_a=None, settings_b=None, env_b=None, start=True):
+    def make(settings_a=None, settings_b=None, env_b=None, start=True, network=False):
         workdir = tempfile.mkdtemp(prefix="gwt-", dir="/tmp")
         workdirs.append(workdir)
-        cluster = Cluster(workdir, settings_a, settings_b)
+        cluster = Cluster(workdir, settings_a, settings_b, network=network)
         clusters.append(cluster)
         return cluster.start(env_b=env_b) if start else cluster
 
