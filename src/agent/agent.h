@@ -85,6 +85,8 @@ struct agent_vm {
     char migration[AGENT_MIG_ID_MAX + 1];   /* the migration that involves it, or "" */
     bool busy;                      /* a start or stop is under way (outside the lock) */
     struct agent_nic nic;
+    bool tap_created;               /* this agent made the VM's TAP and has not removed it
+                                       (it stays when a guest exits on its own) */
 };
 
 enum agent_mig_role { AGENT_MIG_SOURCE, AGENT_MIG_DESTINATION };

@@ -329,6 +329,7 @@ int agent_peer_prepare(struct agent *agent, const char *id, const char *source,
 
     pthread_mutex_lock(&agent->lock);
     vm->busy = false;
+    vm->tap_created = spec->nic.present;
     mig->last_contact_ms = agent_mono_ms();
     agent_vm_save(agent, vm);
     agent_mig_save(agent, mig);

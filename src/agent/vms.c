@@ -141,6 +141,7 @@ void agent_vm_save(struct agent *agent, const struct agent_vm *vm)
     json_t *json = agent_vm_json(agent, vm, NULL);
     json_object_del(json, "vmm_state");
     json_object_set_new(json, "pid_start", json_integer((json_int_t)vm->pid_start));
+    json_object_set_new(json, "tap_created", json_boolean(vm->tap_created));
     int rc = files_write_json(path, json);
     if (rc)
         LOG_ERR("agent", "vm=%s cannot save %s: %s", vm->name, path, strerror(-rc));
@@ -438,8 +439,13 @@ int agent_vm_start(struct agent *agent, const char *name, struct gw_error *err)
     }
     vm->busy = true;
     struct agent_nic nic = vm->nic;
+    bool leftover_tap = vm->tap_created;
     pthread_mutex_unlock(&agent->lock);
 
+    /* A TAP of ours left by a guest that exited on its own goes first;
+     * a TAP of that name that someone else made is refused. */
+    if (nic.present && leftover_tap)
+        agent_tap_remove(agent, nic.tap);
     int rc = nic.present ? agent_tap_prepare(agent, nic.tap, true, err) : 0;
     if (!rc) {
         rc = agent_vm_spawn(agent, vm, NULL, err);
@@ -449,6 +455,7 @@ int agent_vm_start(struct agent *agent, const char *name, struct gw_error *err)
 
     pthread_mutex_lock(&agent->lock);
     vm->busy = false;
+    vm->tap_created = nic.present && !rc;
     if (!rc)
         vm->state = AGENT_VM_RUNNING;
     agent_vm_save(agent, vm);
@@ -484,6 +491,7 @@ int agent_vm_stop(struct agent *agent, const char *name, struct gw_error *err)
         agent_port_set(agent, name, nic.mac, nic.ip, "", "", "down");
     }
     pthread_mutex_lock(&agent->lock);
+    vm->tap_created = false;
     vm->busy = false;
     vm->state = AGENT_VM_STOPPED;
     agent_vm_save(agent, vm);
@@ -534,6 +542,7 @@ static struct agent_vm *vm_from_json(json_t *json)
     vm->vcpus = (uint32_t)json_integer_value(json_object_get(json, "vcpus"));
     vm->pid = (pid_t)json_integer_value(json_object_get(json, "pid"));
     vm->pid_start = (unsigned long long)json_integer_value(json_object_get(json, "pid_start"));
+    vm->tap_created = json_is_true(json_object_get(json, "tap_created"));
     json_t *exit_code = json_object_get(json, "exit_code");
     vm->exit_code = json_is_integer(exit_code) ? (int)json_integer_value(exit_code) : -1;
     struct gw_error nic_err;

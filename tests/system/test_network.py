@@ -183,3 +183,16 @@ def test_a_host_without_network_refuses_nics(cluster_factory):
         "name": "vm1", "kernel": ECHO if os.path.exists(ECHO) else "/bin/true",
         "nic": {"mac": VM_MAC, "ip": f"{VM_IP}/24"}})
     assert status == 400 and "bridge" in body["error"]["message"], body
+
+
+def test_a_vm_whose_guest_exited_starts_again(cluster_factory):
+    """The TAP of a guest that exited on its own is the agent's to reuse."""
+    needs_network_guest()
+    cluster = network_cluster(cluster_factory)
+    a, c = cluster.a, cluster.c
+    create_echo_vm(a, extra="mem=16M verify=2")
+    wait_for(lambda: a.vm("vm1")["state"] == "stopped", 20, "the guest to exit")
+    assert a.vm("vm1")["exit_code"] == 0
+    status, body = a.api("POST", "/v1/vms/vm1/start")
+    assert status == 200, body
+    wait_for(lambda: answers(c), 20, "the restarted guest to answer")
