@@ -14,12 +14,18 @@
  * Command line:
  *   ip=A.B.C.D/LEN   our address (required)
  *   port=N           UDP echo port (default 7)
+ *   peer=A.B.C.D     also talk to another VM: resolve its MAC by ARP, then
+ *                    send it numbered UDP requests on port 7 from port
+ *                    40000 and count distinct answers and duplicates
+ *                    (VM-to-VM traffic)
+ *   peer_rate=N      requests a second to the peer (default 100)
  *   mem= rate= check= verify= progress=   memtouch's (see memtouch.c);
  *                    any of mem, rate, check or verify turns the sweeps on
  *
  * Console: "echo: A.B.C.D on MAC ..." at start, a progress line a second
- * ("echo: t=Ns rx=.. tx=.. udp=.. ping=.. arp=.. drops=.. ..."), and
- * "echo: announce" for each gratuitous ARP.
+ * ("echo: t=Ns rx=.. tx=.. udp=.. ping=.. arp=.. drops=.. ..."; with a
+ * peer also "peer_sent=.. peer_answered=.. peer_duplicated=.. peer_stray=.."),
+ * and "echo: announce" for each gratuitous ARP.
  */
 #include "apps/memtouch_core.h"
 #include "drivers/virtio_net.h"
@@ -29,9 +35,50 @@
 #define RX_BUDGET 64                    /* frames per poll, then one TX notify */
 #define CONFIG_POLL_NS 10000000ULL      /* read the config status every 10 ms */
 #define SECOND_NS 1000000000ULL
+#define PEER_ECHO_PORT 7
+#define PEER_CLIENT_PORT 40000
+#define ARP_RETRY_NS 100000000ULL      /* ask for the peer's MAC again after 100 ms */
 
 static struct vnet nic;
 static struct net_if nif;
+
+/* The VM-to-VM client: numbered requests to another VM's echo port.  A
+ * bit per sequence number in a sliding window tells a first answer from
+ * a duplicate (a migration may deliver a request to both copies). */
+#define PEER_WINDOW 65536               /* sequence numbers remembered */
+struct peer {
+    uint32_t ip;            /* 0: no peer */
+    uint64_t interval_ns;
+    uint64_t next_ns;       /* next request, or next ARP request while unresolved */
+    uint64_t sent;          /* requests sent: sequence numbers 0..sent-1 */
+    uint64_t answered;      /* distinct sequence numbers answered */
+    uint64_t duplicated;    /* answers to a sequence number already answered */
+    uint64_t stray;         /* answers we never asked for, or too old to tell */
+    uint8_t seen[PEER_WINDOW / 8];
+};
+static struct peer peer;
+
+static void peer_answer(void *ctx, uint32_t src, const uint8_t *payload, size_t len)
+{
+    (void)ctx;
+    uint64_t seq;
+    if (src != peer.ip || len != sizeof seq) {
+        peer.stray++;
+        return;
+    }
+    memcpy(&seq, payload, sizeof seq);
+    if (seq >= peer.sent || peer.sent - seq > PEER_WINDOW) {
+        peer.stray++;
+        return;
+    }
+    uint8_t *byte = &peer.seen[seq % PEER_WINDOW / 8], bit = (uint8_t)(1u << (seq % 8));
+    if (*byte & bit) {
+        peer.duplicated++;
+        return;
+    }
+    *byte |= bit;
+    peer.answered++;
+}
 
 static int memtouch_wanted(void)
 {
@@ -46,6 +93,52 @@ static void tx_send(void *ctx, uint8_t *frame, size_t len) { vnet_tx_send(ctx, f
 static void rx_frame(void *ctx, const uint8_t *frame, size_t len, unsigned hdr_flags)
 {
     net_input(ctx, frame, len, hdr_flags & VNET_HDR_F_NEEDS_CSUM ? NET_RX_CSUM_PARTIAL : 0);
+}
+
+static void peer_setup(void)
+{
+    char buf[32];
+    unsigned prefix;
+    if (!cmdline_get("peer", buf, sizeof buf))
+        return;
+    if (net_parse_cidr(buf, &peer.ip, &prefix) || prefix != 32 || peer.ip == 0) {
+        printf("echo: peer=%s is not an IPv4 address\n", buf);
+        sdk_exit(2);
+    }
+    if ((peer.ip ^ nif.ip) & nif.netmask || peer.ip == nif.ip) {
+        printf("echo: peer=%s is not another address on our subnet (no routing here)\n", buf);
+        sdk_exit(2);
+    }
+    uint64_t rate = cmdline_get_u64("peer_rate", 100);
+    if (rate == 0 || rate > 100000) {
+        printf("echo: peer_rate=%lu must be 1..100000 requests a second\n", (unsigned long)rate);
+        sdk_exit(2);
+    }
+    peer.interval_ns = SECOND_NS / rate;
+    nif.client_port = PEER_CLIENT_PORT;
+    nif.client_rx = peer_answer;
+}
+
+/* Sends the peer its next request when one is due; until its MAC is
+ * known, an ARP request every ARP_RETRY_NS instead. */
+static void peer_poll(uint64_t now)
+{
+    if (!peer.ip || now < peer.next_ns)
+        return;
+    uint64_t seq = peer.sent;
+    /* Forget the answer to the number this one reuses a bit with. */
+    peer.seen[seq % PEER_WINDOW / 8] &= (uint8_t)~(1u << (seq % 8));
+    int err = net_send_udp(&nif, peer.ip, PEER_CLIENT_PORT, PEER_ECHO_PORT, &seq, sizeof seq);
+    if (err == -2) {
+        net_send_arp_request(&nif, peer.ip);
+        peer.next_ns = now + ARP_RETRY_NS;
+    } else {
+        peer.sent += err == 0;
+        peer.next_ns += peer.interval_ns;
+        if (peer.next_ns <= now)        /* paused or behind: no burst */
+            peer.next_ns = now + peer.interval_ns;
+    }
+    vnet_tx_flush(&nic);
 }
 
 static void setup(void)
@@ -72,6 +165,7 @@ static void setup(void)
     }
     struct net_tx tx = { tx_alloc, tx_send, &nic };
     net_init(&nif, nic.mac, ip, prefix, (uint16_t)port, &tx);
+    peer_setup();
     printf("echo: %u.%u.%u.%u on %02x:%02x:%02x:%02x:%02x:%02x, udp port %u, features 0x%lx\n",
            ip >> 24, (ip >> 16) & 255, (ip >> 8) & 255, ip & 255, nic.mac[0], nic.mac[1],
            nic.mac[2], nic.mac[3], nic.mac[4], nic.mac[5], (unsigned)port,
@@ -117,6 +211,10 @@ static void report(uint64_t start_ns, uint64_t now)
            (unsigned long)s->arp_replies, (unsigned long)(s->drops + nic.stats.rx_bad),
            (unsigned long)s->ignored, (unsigned long)nic.stats.notifies);
     last_udp = s->udp_echoed;
+    if (peer.ip)
+        printf("echo: peer_sent=%lu peer_answered=%lu peer_duplicated=%lu peer_stray=%lu\n",
+               (unsigned long)peer.sent, (unsigned long)peer.answered,
+               (unsigned long)peer.duplicated, (unsigned long)peer.stray);
 }
 
 static void net_loop(int memtouch)
@@ -128,6 +226,7 @@ static void net_loop(int memtouch)
             vnet_tx_flush(&nic);
         uint64_t now = clock_ns();
         announce_check(&announcer, now);
+        peer_poll(now);
         if (memtouch)
             mt_poll(now);
         if (now >= next_report) {

@@ -43,6 +43,7 @@ struct net_stats {
     uint64_t arp_replies;   /* ARP requests for our address answered */
     uint64_t ignored;       /* well-formed but not for us (other hosts, IPv6, ...) */
     uint64_t drops;         /* malformed, bad checksum, or no TX buffer for the answer */
+    uint64_t client_replies;    /* datagrams to client_port (answers to our own requests) */
 };
 
 /* How the stack sends: alloc returns a buffer of at least NET_FRAME_MAX
@@ -65,6 +66,11 @@ struct net_if {
     uint32_t ip;            /* host byte order */
     uint32_t netmask;       /* host byte order */
     uint16_t udp_port;      /* UDP echo port, 0: none */
+    uint16_t client_port;   /* the port our own requests leave from, 0: none */
+    /* Called with the payload of each datagram to client_port (the
+     * answers to our own requests); may be NULL. */
+    void (*client_rx)(void *ctx, uint32_t src, const uint8_t *payload, size_t len);
+    void *client_ctx;
     struct net_tx tx;
     struct net_arp_entry arp[NET_ARP_ENTRIES];
     unsigned arp_next;      /* next entry to replace */
@@ -84,6 +90,16 @@ void net_input(struct net_if *nif, const uint8_t *frame, size_t len, unsigned rx
  * IP = target IP = ours), so switches and neighbours learn where we are
  * now.  Returns 0, or -1 if no TX buffer was free. */
 int net_send_garp(struct net_if *nif);
+
+/* Sends a broadcast ARP request for ip (to learn its MAC).  0, or -1 if
+ * no TX buffer was free. */
+int net_send_arp_request(struct net_if *nif, uint32_t ip);
+
+/* Sends a UDP datagram of len bytes (at most 1472) from sport to dst:dport.
+ * Returns 0; -1 if no TX buffer was free or it is too long; -2 if dst's MAC
+ * is not known yet (send an ARP request first). */
+int net_send_udp(struct net_if *nif, uint32_t dst, uint16_t sport, uint16_t dport,
+                 const void *payload, size_t len);
 
 /* The MAC learnt for ip from ARP traffic, or NULL. */
 const uint8_t *net_arp_lookup(const struct net_if *nif, uint32_t ip);

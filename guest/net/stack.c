@@ -145,6 +145,17 @@ static void arp_input(struct net_if *nif, const uint8_t *a, size_t len)
     nif->stats.arp_replies++;
 }
 
+int net_send_arp_request(struct net_if *nif, uint32_t ip)
+{
+    static const uint8_t zero[6];
+    uint8_t *frame = tx_alloc(nif);
+    if (!frame)
+        return -1;
+    arp_build(nif, frame, mac_broadcast, 1, zero, ip);
+    tx_send(nif, frame, NET_ETH_HLEN + ARP_LEN);
+    return 0;
+}
+
 int net_send_garp(struct net_if *nif)
 {
     static const uint8_t zero[6];
@@ -163,11 +174,11 @@ static uint32_t pseudo_sum(uint32_t src, uint32_t dst, uint8_t proto, uint16_t l
     return (src >> 16) + (src & 0xffff) + (dst >> 16) + (dst & 0xffff) + proto + len;
 }
 
-/* Starts an answer to the IPv4 frame req: Ethernet back to its sender and
- * a 20-byte IP header to its source carrying payload_len bytes.  Returns
- * the frame, or NULL (counted) if it would not fit or no buffer was free. */
-static uint8_t *ipv4_answer(struct net_if *nif, const uint8_t *req, uint32_t dst, uint8_t proto,
-                            size_t payload_len)
+/* Starts an IPv4 frame to dst at dst_mac: Ethernet and a 20-byte IP
+ * header carrying payload_len bytes.  Returns the frame, or NULL
+ * (counted) if it would not fit or no buffer was free. */
+static uint8_t *ipv4_start(struct net_if *nif, const uint8_t *dst_mac, uint32_t dst, uint8_t proto,
+                           size_t payload_len)
 {
     if (NET_ETH_HLEN + IP_HLEN + payload_len > NET_FRAME_MAX) {
         nif->stats.drops++;     /* it came in with options and would not fit without */
@@ -176,7 +187,7 @@ static uint8_t *ipv4_answer(struct net_if *nif, const uint8_t *req, uint32_t dst
     uint8_t *frame = tx_alloc(nif);
     if (!frame)
         return NULL;
-    eth_build(nif, frame, req + 6, NET_ETHERTYPE_IPV4);
+    eth_build(nif, frame, dst_mac, NET_ETHERTYPE_IPV4);
     uint8_t *ip = frame + NET_ETH_HLEN;
     ip[0] = 0x45;
     ip[1] = 0;
@@ -190,6 +201,13 @@ static uint8_t *ipv4_answer(struct net_if *nif, const uint8_t *req, uint32_t dst
     net_wr32(ip + 16, dst);
     net_wr16(ip + 10, csum_fold(csum_add(0, ip, IP_HLEN)));
     return frame;
+}
+
+/* An answer to the IPv4 frame req goes back to its Ethernet sender. */
+static uint8_t *ipv4_answer(struct net_if *nif, const uint8_t *req, uint32_t dst, uint8_t proto,
+                            size_t payload_len)
+{
+    return ipv4_start(nif, req + 6, dst, proto, payload_len);
 }
 
 static void icmp_input(struct net_if *nif, const uint8_t *req, uint32_t src, const uint8_t *icmp,
@@ -235,6 +253,12 @@ static void udp_input(struct net_if *nif, const uint8_t *req, uint32_t src, uint
         return;
     }
     uint16_t sport = net_rd16(udp), dport = net_rd16(udp + 2);
+    if (nif->client_port && dport == nif->client_port) {
+        nif->stats.client_replies++;
+        if (nif->client_rx)
+            nif->client_rx(nif->client_ctx, src, udp + UDP_HLEN, ulen - UDP_HLEN);
+        return;
+    }
     if (!nif->udp_port || dport != nif->udp_port || sport == 0) {
         nif->stats.ignored++;
         return;
@@ -346,5 +370,28 @@ int net_parse_cidr(const char *s, uint32_t *ip, unsigned *prefix_len)
         return -1;
     *ip = addr;
     *prefix_len = len;
+    return 0;
+}
+
+int net_send_udp(struct net_if *nif, uint32_t dst, uint16_t sport, uint16_t dport,
+                 const void *payload, size_t len)
+{
+    const uint8_t *mac = net_arp_lookup(nif, dst);
+    if (!mac)
+        return -2;
+    size_t ulen = UDP_HLEN + len;
+    uint8_t *frame = ipv4_start(nif, mac, dst, NET_IPPROTO_UDP, ulen);
+    if (!frame)
+        return -1;
+    uint8_t *out = frame + NET_ETH_HLEN + IP_HLEN;
+    net_wr16(out, sport);
+    net_wr16(out + 2, dport);
+    net_wr16(out + 4, (uint16_t)ulen);
+    net_wr16(out + 6, 0);
+    memcpy(out + UDP_HLEN, payload, len);
+    uint16_t sum = csum_fold(csum_add(pseudo_sum(nif->ip, dst, NET_IPPROTO_UDP, (uint16_t)ulen),
+                                      out, ulen));
+    net_wr16(out + 6, sum ? sum : 0xffff);
+    tx_send(nif, frame, NET_ETH_HLEN + IP_HLEN + ulen);
     return 0;
 }

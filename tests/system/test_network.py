@@ -9,6 +9,7 @@ godwit-probe, which sends UDP requests with sequence numbers to the VM's
 """
 import json
 import os
+import re
 import subprocess
 import threading
 import time
@@ -83,15 +84,41 @@ def test_ping_and_udp_from_another_host(cluster_factory):
     assert ports["vm1"]["mac"] == VM_MAC
 
 
+def peer_counts(host, name):
+    """The last (sent, answered, duplicated) an echo guest with peer= printed;
+    answered counts distinct sequence numbers."""
+    counts = re.findall(r"peer_sent=(\d+) peer_answered=(\d+) peer_duplicated=(\d+)",
+                        host.console(name))
+    return tuple(map(int, counts[-1])) if counts else (0, 0, 0)
+
+
 def test_two_vms_on_two_hosts(cluster_factory):
     needs_network_guest()
     cluster = network_cluster(cluster_factory)
     a, b, c = cluster.a, cluster.b, cluster.c
-    create_echo_vm(a)
+    # vm1 on host-a talks to vm2 on host-b itself: ARP, then 100 UDP
+    # requests a second across the overlay, answered by vm2's echo.
+    create_echo_vm(a, extra="peer=10.99.0.12")
     create_echo_vm(b, name="vm2", ip="10.99.0.12", mac="52:54:00:99:00:12")
     for ip in (VM_IP, "10.99.0.12"):
         wait_for(lambda: answers(c, target=ip), 20, f"{ip} to answer")
         assert probe(c, 1000, 1000, target=ip)["lost"] == 0
+    wait_for(lambda: peer_counts(a, "vm1")[1] >= 200, 20, "vm2 to answer 200 of vm1's requests")
+    sent, answered, _ = peer_counts(a, "vm1")
+    assert sent - answered <= 2, (sent, answered)   # at most the ones in flight
+
+    # vm2 moves to host-a while vm1 keeps talking to it: the VM-to-VM path
+    # changes from the overlay to host-a's bridge, and loses nothing.
+    status, body = b.api("POST", "/v1/migrations", {"vm": "vm2", "to": "host-a"})
+    assert status == 201, body
+    done = b.wait_migration(body["id"], ("completed", "failed", "cancelled", "unknown"))
+    assert done["state"] == "completed", done
+    before = peer_counts(a, "vm1")[0]
+    wait_for(lambda: peer_counts(a, "vm1")[0] >= before + 200, 20, "200 more requests")
+    sent, answered, duplicated = peer_counts(a, "vm1")
+    print(f"vm1 -> vm2 across vm2's migration: {sent} sent, {answered} answered, "
+          f"{duplicated} duplicated")
+    assert sent - answered <= 2, (sent, answered)
 
 
 def migrate_under_probe(cluster, rate, seconds, cutover):

@@ -277,6 +277,89 @@ static void test_garp(void **state)
     assert_int_equal(net_send_garp(&f->nif), -1);
 }
 
+struct client_answer {
+    uint32_t src;
+    uint8_t payload[16];
+    size_t len;
+    unsigned calls;
+};
+
+static void record_answer(void *ctx, uint32_t src, const uint8_t *payload, size_t len)
+{
+    struct client_answer *a = ctx;
+    a->src = src;
+    a->len = len;
+    memcpy(a->payload, payload, len < sizeof a->payload ? len : sizeof a->payload);
+    a->calls++;
+}
+
+/* The VM-to-VM client: ask for the peer's MAC, send it a datagram, and
+ * hand its answers on the client port to the client, not echo them. */
+static void test_client_resolves_sends_and_counts_answers(void **state)
+{
+    struct fixture *f = *state;
+    const uint64_t seq = 42;
+    struct client_answer answer = { 0 };
+    f->nif.client_port = 40000;
+    f->nif.client_rx = record_answer;
+    f->nif.client_ctx = &answer;
+    assert_int_equal(net_send_udp(&f->nif, PEER_IP, 40000, 7, &seq, sizeof seq), -2);
+    assert_int_equal(f->tx.sent, 0);
+
+    assert_int_equal(net_send_arp_request(&f->nif, PEER_IP), 0);
+    assert_int_equal(f->tx.sent, 1);
+    const uint8_t *r = f->tx.bufs[0], *a = r + 14;
+    for (int i = 0; i < 6; i++)
+        assert_int_equal(r[i], 0xff);
+    assert_int_equal(net_rd16(a + 6), 1);
+    assert_memory_equal(a + 8, our_mac, 6);
+    assert_int_equal(net_rd32(a + 14), OUR_IP);
+    assert_int_equal(net_rd32(a + 24), PEER_IP);
+
+    uint8_t frame[NET_FRAME_MAX];
+    size_t n = arp_frame(frame, our_mac, 2, PEER_IP, OUR_IP);
+    feed(&f->nif, frame, n, 0);
+    assert_int_equal(f->tx.sent, 1);    /* a reply is not answered */
+
+    assert_int_equal(net_send_udp(&f->nif, PEER_IP, 40000, 7, &seq, sizeof seq), 0);
+    assert_int_equal(f->tx.sent, 2);
+    r = f->tx.bufs[1];
+    const uint8_t *ip = r + 14, *u = ip + 20;
+    assert_int_equal(f->tx.lens[1], NET_ETH_MIN);
+    assert_memory_equal(r, peer_mac, 6);
+    assert_memory_equal(r + 6, our_mac, 6);
+    assert_int_equal(csum_fold(csum_add(0, ip, 20)), 0);
+    assert_int_equal(ip[9], NET_IPPROTO_UDP);
+    assert_int_equal(net_rd32(ip + 12), OUR_IP);
+    assert_int_equal(net_rd32(ip + 16), PEER_IP);
+    assert_int_equal(net_rd16(u), 40000);
+    assert_int_equal(net_rd16(u + 2), 7);
+    assert_int_equal(net_rd16(u + 4), 8 + sizeof seq);
+    assert_memory_equal(u + 8, &seq, sizeof seq);
+    assert_int_equal(csum_fold(csum_add(pseudo(OUR_IP, PEER_IP, 17, 8 + sizeof seq), u,
+                                        8 + sizeof seq)),
+                     0);
+
+    /* The peer's answer is counted, not echoed back. */
+    n = udp_frame(frame, 7, 40000, &seq, sizeof seq);
+    feed(&f->nif, frame, n, 0);
+    assert_int_equal(f->tx.sent, 2);
+    assert_int_equal(f->nif.stats.client_replies, 1);
+    assert_int_equal(f->nif.stats.udp_echoed, 0);
+    assert_int_equal(answer.calls, 1);
+    assert_int_equal(answer.src, PEER_IP);
+    assert_int_equal(answer.len, sizeof seq);
+    assert_memory_equal(answer.payload, &seq, sizeof seq);
+
+    /* Too long for one frame, or no buffer: -1, nothing sent. */
+    static uint8_t big[1473];
+    assert_int_equal(net_send_udp(&f->nif, PEER_IP, 40000, 7, big, sizeof big), -1);
+    f->tx.limit = f->tx.allocated;
+    assert_int_equal(net_send_udp(&f->nif, PEER_IP, 40000, 7, &seq, sizeof seq), -1);
+    assert_int_equal(net_send_arp_request(&f->nif, PEER_IP), -1);
+    assert_int_equal(f->tx.sent, 2);
+}
+
 static void test_ping_is_answered(void **state)
 {
     struct fixture *f = *state;
@@ -580,6 +663,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_arp_cache_keeps_the_last_entries, setup, teardown),
         cmocka_unit_test_setup_teardown(test_garp, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_client_resolves_sends_and_counts_answers, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_ping_is_answered, setup, teardown),
         cmocka_unit_test_setup_teardown(test_udp_echo, setup, teardown),
         cmocka_unit_test_setup_teardown(test_udp_to_other_ports_and_hosts_is_ignored, setup,
