@@ -54,6 +54,7 @@ int agent_init(struct agent *agent, const struct agent_config *config, struct gw
 {
     memset(agent, 0, sizeof *agent);
     agent->config = *config;
+    agent->frame_fd = -1;
     pthread_mutex_init(&agent->lock, NULL);
     atomic_init(&agent->stopping, false);
 
@@ -92,4 +93,6 @@ void agent_uninit(struct agent *agent)
     /* Monitor and watch threads are detached; they notice `stopping`
      * within 50 ms and make no further changes.  VMMs keep running. */
     usleep(300 * 1000);
+    if (agent->frame_fd >= 0)
+        close(agent->frame_fd);
 }

@@ -142,6 +142,7 @@ struct agent {
     struct agent_vm *vms;
     struct agent_mig *migs;
     struct agent_port *ports;
+    int frame_fd;                   /* AF_PACKET socket for ready probes, -1: no network */
     atomic_bool stopping;           /* set at shutdown: threads finish their step and leave */
     pthread_t supervisor;
 };

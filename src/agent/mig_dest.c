@@ -26,6 +26,7 @@
 
 #include "agent/files.h"
 #include "agent/ports.h"
+#include "ctl/client.h"
 #include "net/net.h"
 #include "base/log.h"
 
@@ -33,6 +34,7 @@
 #define WATCH_MS 200
 #define PORT_ATTEMPTS 8
 #define RETIRE_WAIT_MS 10000
+#define READY_QUERY_TIMEOUT_MS 500  /* net-stats of the incoming VMM, for the barrier */
 
 static bool id_valid(const char *id)
 {
@@ -355,21 +357,37 @@ static struct agent_mig *find_dest(struct agent *agent, const char *id, struct g
     return mig;
 }
 
+/* The text of the last ready probe the incoming VMM of vm read from its
+ * TAP ("" if none yet), or NULL if the VMM does not answer. */
+static json_t *last_ready_probe(struct agent *agent, const char *vm)
+{
+    char sock_path[PATH_MAX];
+    agent_vm_path(agent, vm, "control.sock", sock_path);
+    struct ctl_call call = { 0 };
+    struct gw_error err;
+    json_t *text = NULL;
+    if (ctl_call(sock_path, "net-stats", NULL, READY_QUERY_TIMEOUT_MS, &call, &err) == 0) {
+        json_t *nic = json_array_get(json_object_get(call.result, "net"), 0);
+        text = json_incref(json_object_get(nic, "last_ready_probe"));
+    }
+    ctl_call_uninit(&call);
+    return text;
+}
+
 json_t *agent_peer_status(struct agent *agent, const char *id, struct gw_error *err)
 {
     pthread_mutex_lock(&agent->lock);
     struct agent_mig *mig = find_dest(agent, id, err);
     json_t *json = mig ? agent_mig_json(mig) : NULL;
     struct agent_vm *vm = mig ? agent_vm_find(agent, mig->vm) : NULL;
-    char tap[16] = "";
+    char name[AGENT_NAME_MAX + 1] = "";
     if (vm && vm->nic.present && mig->state == AGENT_MIG_PREPARED)
-        snprintf(tap, sizeof tap, "%s", vm->nic.tap);
+        snprintf(name, sizeof name, "%s", vm->name);
     pthread_mutex_unlock(&agent->lock);
-    /* For the ready barrier: frames handed to the TAP so far. */
-    uint64_t packets;
-    struct gw_error net_err;
-    if (json && tap[0] && net_link_tx_packets(tap, &packets, &net_err) == 0)
-        json_object_set_new(json, "tap_tx_packets", json_integer((json_int_t)packets));
+    /* For the ready barrier: the probe the VMM has seen, if any. */
+    json_t *probe = json && name[0] ? last_ready_probe(agent, name) : NULL;
+    if (probe)
+        json_object_set_new(json, "ready_probe", probe);
     return json;
 }
 

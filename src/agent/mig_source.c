@@ -37,6 +37,7 @@
 #include "net/net.h"
 #include "base/log.h"
 #include "ctl/client.h"
+#include "godwit/ready_probe.h"
 
 #define PREPARE_TIMEOUT_MS 20000
 #define PEER_TIMEOUT_MS 2000
@@ -396,64 +397,72 @@ static int start_monitor(struct agent *agent, struct agent_mig *mig, struct gw_e
 #define BARRIER_TIMEOUT_MS 3000
 #define BARRIER_RESEND_MS 100
 #define BARRIER_CHECK_MS 2
-#define PROBE_ETHERTYPE 0x88b5      /* IEEE local experimental */
+_Static_assert(sizeof READY_PROBE_PREFIX + AGENT_MIG_ID_MAX <= READY_PROBE_TEXT_MAX,
+               "a probe's text holds the prefix and any migration id");
 
-/* The destination's TAP frame count, or -1 if it does not say. */
-static long long dest_tap_packets(struct agent *agent, const struct agent_host *dest,
-                                  const char *id)
+/* The text of the last ready probe the destination's incoming VMM read
+ * from its TAP, in text (READY_PROBE_TEXT_MAX bytes); false if the
+ * destination does not say. */
+static bool dest_ready_probe(struct agent *agent, const struct agent_host *dest, const char *id,
+                             char *text)
 {
     char path[128];
     json_t *reply = NULL;
     struct gw_error err;
     peer_path(path, sizeof path, id, NULL);
-    long long packets = -1;
-    if (peer_request(agent, dest, "GET", path, NULL, PEER_TIMEOUT_MS, &reply, &err) == 0 &&
-        json_is_integer(json_object_get(reply, "tap_tx_packets")))
-        packets = json_integer_value(json_object_get(reply, "tap_tx_packets"));
+    const char *seen = NULL;
+    if (peer_request(agent, dest, "GET", path, NULL, PEER_TIMEOUT_MS, &reply, &err) == 0)
+        seen = json_string_value(json_object_get(reply, "ready_probe"));
+    if (seen)
+        snprintf(text, READY_PROBE_TEXT_MAX, "%s", seen);
     json_decref(reply);
-    return packets;
+    return seen != NULL;
 }
 
 /*
  * The destination is ready only when its data path is proven: a probe
- * frame to the VM's MAC, sent into this host's overlay device (whose
- * forwarding entry now lists the destination), must reach the TAP there.
- * The destination's TAP counts the frames the kernel hands it; nobody
- * reads them before the guest resumes, and the guest ignores the probe's
- * ethertype.
+ * frame to the VM's MAC, carrying this migration's id, sent into this
+ * host's overlay device (whose forwarding entry now lists the
+ * destination), must be read from the VM's TAP there by the incoming VMM
+ * that will deliver the guest's traffic (include/godwit/ready_probe.h).
+ * Any other frame arriving there proves nothing, so only this one counts.
  */
 static int ready_barrier(struct agent *agent, const struct agent_host *dest, const char *id,
                          const struct agent_nic *nic, struct gw_error *err)
 {
-    long long base = dest_tap_packets(agent, dest, id);
-    if (base < 0)
-        return gw_error_set(err, -EIO, "%s did not report its TAP for the ready barrier",
-                            dest->name);
-    uint8_t frame[64] = { 0 };
+    char want[READY_PROBE_TEXT_MAX], seen[READY_PROBE_TEXT_MAX];
+    snprintf(want, sizeof want, "%s%s", READY_PROBE_PREFIX, id);
+    if (!dest_ready_probe(agent, dest, id, seen))
+        return gw_error_set(err, -EIO, "%s did not report its VMM's ready probes", dest->name);
+    uint8_t frame[14 + READY_PROBE_TEXT_MAX] = { 0 };
     memcpy(frame, nic->mac, 6);
     net_link_mac(agent->config.vxlan, frame + 6, err);
-    frame[12] = PROBE_ETHERTYPE >> 8;
-    frame[13] = PROBE_ETHERTYPE & 0xff;
-    snprintf((char *)frame + 14, sizeof frame - 14, "godwit ready probe %s", id);
+    frame[12] = READY_PROBE_ETHERTYPE >> 8;
+    frame[13] = READY_PROBE_ETHERTYPE & 0xff;
+    memcpy(frame + 14, want, strlen(want));
     long long start = agent_mono_ms();
+    int checks = 0, probes = 0;
     while (agent_mono_ms() - start < BARRIER_TIMEOUT_MS) {
         struct gw_error send_err;
-        if (net_send_frame(agent->config.vxlan, frame, sizeof frame, &send_err))
+        if (net_send_frame(agent->frame_fd, agent->config.vxlan, frame, sizeof frame,
+                           &send_err))
             LOG_WARN("agent", "migration=%s cannot send the probe: %s", id, send_err.msg);
+        probes++;
         /* Check soon and often: every ms of the barrier is a ms in which
-         * frames pile up in the destination's TAP queue. */
+         * frames pile up at the destination. */
         for (int waited = 0; waited < BARRIER_RESEND_MS; waited += BARRIER_CHECK_MS) {
             agent_sleep_ms(agent, BARRIER_CHECK_MS);
-            long long now = dest_tap_packets(agent, dest, id);
-            if (now > base) {
-                LOG_INFO("agent", "migration=%s ready: the probe reached %s's TAP in %lld ms",
-                         id, dest->name, agent_mono_ms() - start);
+            checks++;
+            if (dest_ready_probe(agent, dest, id, seen) && !strcmp(seen, want)) {
+                LOG_INFO("agent", "migration=%s ready: the probe reached the VMM on %s in %lld ms "
+                         "(%d sent, %d checks)", id, dest->name, agent_mono_ms() - start, probes,
+                         checks);
                 return 0;
             }
         }
     }
     return gw_error_set(err, -EIO, "%s is not ready: a probe frame to the VM's MAC did not "
-                        "reach its TAP within %d ms", dest->name, BARRIER_TIMEOUT_MS);
+                        "reach its VMM within %d ms", dest->name, BARRIER_TIMEOUT_MS);
 }
 
 /* --- the API's entry points --- */

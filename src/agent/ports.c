@@ -345,6 +345,9 @@ int agent_net_init(struct agent *agent, struct gw_error *err)
         if (!present && (rc = net_fdb_append(c->vxlan, flood_mac, remote, err)))
             return rc;
     }
+    if ((rc = net_frame_socket(err)) < 0)
+        return rc;
+    agent->frame_fd = rc;
     LOG_INFO("agent", "network: bridge %s, overlay %s (vni %u, vtep %s, udp %u)", c->bridge,
              c->vxlan, c->vni, c->vtep, c->vxlan_port);
     ports_load(agent);

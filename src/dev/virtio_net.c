@@ -20,6 +20,10 @@
  * first runs here, the I/O thread reads the TAP itself and keeps the newest
  * EARLY_FRAMES in a ring, letting older ones go; once the VM runs they are
  * delivered first, in order, then the TAP again.
+ *
+ * Ready probes (include/godwit/ready_probe.h) read while holding are the
+ * agents' proof that the data path reaches this process: they are counted
+ * and remembered for net-stats, never held for the guest.
  */
 #include "dev/virtio_net.h"
 
@@ -37,6 +41,7 @@
 
 #include "base/log.h"
 #include "dev/rarp.h"
+#include "godwit/ready_probe.h"
 #include "wire/tlv.h"
 
 #define BATCH_FRAMES 256        /* per queue per lock hold: bounds a quiesce's wait */
@@ -74,6 +79,7 @@ struct virtio_net {
     bool holding;               /* not run yet here: keep the newest TAP frames */
     struct early_frame *early;  /* ring of EARLY_FRAMES, or NULL */
     unsigned early_first, early_count;
+    struct early_frame scratch; /* each frame is read here first, to tell a probe */
 };
 
 #define DEV_WARN(dev, fmt, ...)                                                       \
@@ -354,11 +360,44 @@ static void announce_round(struct virtio_net *dev)
     }
 }
 
+/* If f is an agent's ready probe: counts it, remembers its text, and
+ * returns true (it is not for the guest).  Lock held. */
+static bool take_ready_probe(struct virtio_net *dev, const struct early_frame *f)
+{
+    const uint8_t *eth = f->data + VIRTIO_NET_HDR_BYTES;
+    size_t len = f->len - VIRTIO_NET_HDR_BYTES, prefix = strlen(READY_PROBE_PREFIX);
+    if (((unsigned)eth[12] << 8 | eth[13]) != READY_PROBE_ETHERTYPE ||
+        memcmp(eth, dev->mac, 6) || len < 14 + prefix ||
+        memcmp(eth + 14, READY_PROBE_PREFIX, prefix))
+        return false;
+    /* The text: printable bytes up to the NUL padding (or the end). */
+    char *text = dev->stats.last_ready_probe;
+    size_t n = 0;
+    for (const uint8_t *p = eth + 14; p < eth + len && n < sizeof dev->stats.last_ready_probe - 1;
+         p++, n++) {
+        if (*p < 0x20 || *p > 0x7e)
+            break;
+        text[n] = (char)*p;
+    }
+    text[n] = '\0';
+    dev->stats.ready_probes++;
+    return true;
+}
+
 /* Before the first run: reads whatever the TAP has, keeping the newest
  * EARLY_FRAMES.  Lock held. */
 static void hold_early_frames(struct virtio_net *dev)
 {
+    struct early_frame *in = &dev->scratch;
     for (;;) {
+        ssize_t got = read(dev->tap_fd, in->data, EARLY_FRAME_BYTES);
+        if (got < 0)
+            return;             /* EAGAIN: all read; anything else: try on the next wakeup */
+        if ((size_t)got < VIRTIO_NET_HDR_BYTES + 14)
+            continue;           /* a runt */
+        in->len = (uint32_t)got;
+        if (take_ready_probe(dev, in))
+            continue;
         unsigned slot = (dev->early_first + dev->early_count) % EARLY_FRAMES;
         if (dev->early_count == EARLY_FRAMES) {     /* full: the oldest goes */
             slot = dev->early_first;
@@ -366,12 +405,7 @@ static void hold_early_frames(struct virtio_net *dev)
             dev->early_count--;
             dev->stats.early_discarded++;
         }
-        ssize_t got = read(dev->tap_fd, dev->early[slot].data, EARLY_FRAME_BYTES);
-        if (got < 0)
-            return;             /* EAGAIN: all read; anything else: try on the next wakeup */
-        if ((size_t)got < VIRTIO_NET_HDR_BYTES + 14)
-            continue;           /* a runt */
-        dev->early[slot].len = (uint32_t)got;
+        memcpy(&dev->early[slot], in, sizeof(in->len) + in->len);
         dev->early_count++;
         dev->stats.early_held++;
     }

@@ -37,6 +37,7 @@
 
 #include "base/error.h"
 #include "dev/virtio_mmio.h"
+#include "godwit/ready_probe.h"
 #include "vmm/mmio.h"
 #include "wire/buf.h"
 
@@ -90,6 +91,8 @@ struct virtio_net_stats {
     uint64_t rx_frames, rx_bytes, rx_dropped;   /* dropped: the TAP gave a frame we refused */
     uint64_t early_held, early_discarded;       /* frames kept before the first run; older
                                                    ones let go to keep the newest */
+    uint64_t ready_probes;                      /* agents' ready probes read before it */
+    char last_ready_probe[READY_PROBE_TEXT_MAX]; /* the last one's text, "" if none */
     uint64_t tx_frames, tx_bytes, tx_dropped;
     uint64_t ctrl_commands;
     uint64_t announce_rounds;

@@ -17,12 +17,24 @@
 
 #define FRAME_MAX_BYTES 65535
 
-int net_send_frame(const char *ifname, const void *frame, size_t len, struct gw_error *err)
+int net_frame_socket(struct gw_error *err)
+{
+    /* Protocol 0: this socket only sends, it never queues what it sees. */
+    int fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        int rc = -errno;
+        return gw_error_set(err, rc, "cannot open an AF_PACKET socket: %s", nl_strerror(rc));
+    }
+    return fd;
+}
+
+int net_send_frame(int fd, const char *ifname, const void *frame, size_t len,
+                   struct gw_error *err)
 {
     struct sockaddr_ll sll;
     unsigned int ifindex;
     ssize_t n;
-    int fd, rc;
+    int rc;
 
     rc = net_check_ifname("send a frame on", ifname, err);
     if (rc < 0)
@@ -33,23 +45,16 @@ int net_send_frame(const char *ifname, const void *frame, size_t len, struct gw_
     ifindex = if_nametoindex(ifname);
     if (!ifindex)
         return gw_error_set(err, -ENODEV, "cannot send a frame on %s: no such link", ifname);
-    /* Protocol 0: this socket only sends, it never queues what it sees. */
-    fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        rc = -errno;
-        return gw_error_set(err, rc, "cannot send a frame on %s: AF_PACKET socket: %s", ifname,
-                            nl_strerror(rc));
-    }
     memset(&sll, 0, sizeof sll);
     sll.sll_family = AF_PACKET;
     sll.sll_ifindex = (int)ifindex;
     sll.sll_halen = ETH_ALEN;
     memcpy(sll.sll_addr, frame, ETH_ALEN);
     n = sendto(fd, frame, len, 0, (struct sockaddr *)&sll, sizeof sll);
-    rc = n < 0 ? -errno : 0;
-    close(fd);
-    if (rc < 0)
+    if (n < 0) {
+        rc = -errno;
         return gw_error_set(err, rc, "cannot send a frame on %s: %s", ifname, nl_strerror(rc));
+    }
     if ((size_t)n != len)
         return gw_error_set(err, -EIO, "cannot send a frame on %s: sent %zd of %zu bytes", ifname,
                             n, len);

@@ -113,11 +113,17 @@ int net_fdb_lookup(const char *vxlan_if, const uint8_t mac[6], struct in_addr *r
 
 /* --- frames --- */
 
+/* A send-only AF_PACKET socket for net_send_frame: a file descriptor, or
+ * -errno with err.  Keep it open: closing a packet socket waits for an
+ * RCU grace period (synchronize_net), about 10 ms here. */
+int net_frame_socket(struct gw_error *err);
+
 /* Sends one Ethernet frame (14 to 65535 bytes, header included) out of
- * ifname through an AF_PACKET socket.  Sent on the bridge device, the
- * bridge forwards it like any frame from the host; sent on the vxlan
+ * ifname through fd (from net_frame_socket).  Sent on the bridge device,
+ * the bridge forwards it like any frame from the host; sent on the vxlan
  * device, it goes straight to the vxlan FDB's destinations. */
-int net_send_frame(const char *ifname, const void *frame, size_t len, struct gw_error *err);
+int net_send_frame(int fd, const char *ifname, const void *frame, size_t len,
+                   struct gw_error *err);
 
 /* Parses "52:54:00:12:34:56" (exactly: two hex digits per byte, either
  * case); 0 or -EINVAL, leaving mac untouched.  Formats into 18 bytes,

@@ -203,6 +203,18 @@ static bool wait_frame(int fd, size_t skip, const uint8_t want[FRAME_BYTES], int
     }
 }
 
+/* net_send_frame through a socket of the current namespace (the tests
+ * change namespace, and a packet socket belongs to the one it was made in). */
+static int send_frame(const char *ifname, const void *frame, size_t len, struct gw_error *err)
+{
+    int fd = net_frame_socket(err);
+    if (fd < 0)
+        return fd;
+    int rc = net_send_frame(fd, ifname, frame, len, err);
+    close(fd);
+    return rc;
+}
+
 /* An AF_PACKET socket that receives every frame arriving on ifname. */
 static int packet_socket(const char *ifname)
 {
@@ -434,7 +446,7 @@ static void test_tap(void **state)
     deadline = now_ms() + 3000;
     while (now_ms() < deadline) {
         make_frame(frame, vm_mac, seq++);
-        assert_int_equal(net_send_frame("gwpt1", frame, sizeof frame, &err), 0);
+        assert_int_equal(send_frame("gwpt1", frame, sizeof frame, &err), 0);
         usleep(20000);
         assert_int_equal(net_link_tx_packets("gwtap0", &after, &err), 0);
         if (after >= before + 3)
@@ -482,12 +494,15 @@ static void test_send_frame(void **state)
     link_up("gwfr1");
     sock = packet_socket("gwfr1");
     make_frame(frame, vm_mac, 7);
-    assert_int_equal(net_send_frame("gwfr0", frame, sizeof frame, &err), 0);
+    int fd = net_frame_socket(&err);
+    assert_true(fd >= 0);
+    assert_int_equal(net_send_frame(fd, "gwfr0", frame, sizeof frame, &err), 0);
     assert_true(wait_frame(sock, 0, frame, 2000));
     close(sock);
 
-    assert_int_equal(net_send_frame("gwfr0", frame, 10, &err), -EINVAL);
-    assert_int_equal(net_send_frame("gwnofr", frame, sizeof frame, &err), -ENODEV);
+    assert_int_equal(net_send_frame(fd, "gwfr0", frame, 10, &err), -EINVAL);
+    assert_int_equal(net_send_frame(fd, "gwnofr", frame, sizeof frame, &err), -ENODEV);
+    close(fd);
     assert_string_equal(err.msg, "cannot send a frame on gwnofr: no such link");
     assert_int_equal(net_link_delete("gwfr0", &err), 0);
 }
@@ -547,14 +562,14 @@ static bool overlay_send(struct host *a, int tap_b, int tap_c, int *seq, bool wa
     enter(a->ns);
     while (now_ms() < deadline && (at_b != want_b || at_c != want_c)) {
         make_frame(frame, vm_mac, (*seq)++);
-        if (net_send_frame("gwin1", frame, sizeof frame, &err) < 0)
+        if (send_frame("gwin1", frame, sizeof frame, &err) < 0)
             fail_msg("%s", err.msg);
         at_b = at_b || wait_frame(tap_b, VNET_HDR_BYTES, frame, want_b ? 200 : 0);
         at_c = at_c || wait_frame(tap_c, VNET_HDR_BYTES, frame, want_c ? 200 : 0);
     }
     /* Every frame sent so far had time to arrive: one more, and a pause. */
     make_frame(frame, vm_mac, (*seq)++);
-    if (net_send_frame("gwin1", frame, sizeof frame, &err) < 0)
+    if (send_frame("gwin1", frame, sizeof frame, &err) < 0)
         fail_msg("%s", err.msg);
     if (want_b)
         at_b = wait_frame(tap_b, VNET_HDR_BYTES, frame, 1000);

@@ -370,6 +370,53 @@ def test_rarp_announce_after_incoming_migration(netns, ns_vms):
     assert "announce" not in src.stderr_text()
 
 
+def send_frames(ifname, frames):
+    """Returns a function for in_netns: sends frames out of ifname (into
+    the TAP's reader), in batches the TAP's queue (500) can hold."""
+    def fn():
+        s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+        s.bind((ifname, 0))
+        for i, frame in enumerate(frames):
+            s.send(frame)
+            if i % 100 == 99:
+                time.sleep(0.02)
+        s.close()
+    return fn
+
+
+def test_incoming_vmm_holds_early_frames_and_takes_ready_probes(netns, ns_vms):
+    """Before its guest arrives, an incoming VMM reads its TAP: it keeps the
+    newest 512 frames for the guest and takes the agents' ready probes
+    (to its own MAC, ethertype 0x88b5, "godwit ready probe ...") out of
+    them, reporting the last one's text."""
+    # No IPv6: the kernel's own solicitations would be frames we did not send.
+    subprocess.run(["ip", "netns", "exec", netns, "sysctl", "-qw",
+                    "net.ipv6.conf.default.disable_ipv6=1"], check=True)
+    add_tap(netns, "gwtapb")
+    dst = ns_vms(netns, None, extra=["--incoming", f"tcp:127.0.0.1:{free_port()}",
+                                     "--net", f"tap=gwtapb,mac={MAC}"])
+    dst.control()
+    st = net_stats(dst)[0]
+    assert (st["ready_probes"], st["last_ready_probe"], st["early_held"]) == (0, "", 0)
+    mac = bytes.fromhex(MAC.replace(":", ""))
+    other = bytes.fromhex("525400123457")
+    src = bytes.fromhex("020000000001")
+
+    def frame(dst_mac, ethertype, payload):
+        return dst_mac + src + struct.pack("!H", ethertype) + payload.ljust(64, b"\0")
+
+    frames = [frame(mac, 0x88b5, b"godwit ready probe m-%d" % i) for i in range(3)]
+    frames += [frame(other, 0x88b5, b"godwit ready probe m-x"),   # not to this VM
+               frame(mac, 0x88b5, b"someone else's experiment")]
+    frames += [frame(mac, 0x0800, b"frame %d" % i) for i in range(600)]
+    in_netns(netns, send_frames("gwtapb", frames))
+    st = wait_for(lambda: (lambda s: s if s["early_held"] >= 602 else None)(net_stats(dst)[0]),
+                  10, "the VMM to read every frame")
+    assert st["ready_probes"] == 3
+    assert st["last_ready_probe"] == "godwit ready probe m-2"
+    assert st["early_held"] == 602 and st["early_discarded"] == 602 - 512
+
+
 def test_mac_mismatch_fails_the_migration_and_the_source_runs_on(netns, ns_vms):
     src, dst, uri = start_migration_pair(ns_vms, netns, MEMTOUCH, "rate=2000 verify=30",
                                          dst_mac="52:54:00:12:34:57")

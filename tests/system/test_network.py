@@ -147,13 +147,53 @@ def test_migration_loses_no_packet(cluster_factory):
     create_echo_vm(a, extra="mem=64M rate=5000 check=1")
     wait_for(lambda: answers(c), 20, "the echo guest to answer")
     result, done = migrate_under_probe(cluster, 2000, 9, "early")
-    print(f"early cutover: {result}, downtime {done['result']['downtime_ms']:.1f} ms")
+    barrier = re.search(r"ready: the probe reached the VMM on host-b in (\d+ ms.*)", a.log())
+    assert barrier, "the early cutover passes the ready barrier"
+    print(f"early cutover: {result}, downtime {done['result']['downtime_ms']:.1f} ms, "
+          f"ready barrier {barrier[1]}")
     assert result["lost"] == 0, result
     assert result["longest_gap_ms"] < done["result"]["downtime_ms"] + 250, (result, done)
     ports = {p["name"]: p for p in c.api("GET", "/v1/ports")[1]["ports"]}
     assert ports["vm1"]["chassis"] == "host-b" and ports["vm1"]["additional_chassis"] == ""
     wait_for(lambda: a.vm("vm1") is None, 10, "host-a to retire vm1")
     assert "FAILED" not in b.console("vm1")
+
+
+def links(host):
+    out = subprocess.run(["ip", "-n", host.ns, "-o", "link", "show"], capture_output=True,
+                         text=True, check=True).stdout
+    return [line.split(":")[1].strip().split("@")[0] for line in out.splitlines()]
+
+
+def test_ready_barrier_refuses_a_path_that_does_not_work(cluster_factory):
+    """The destination is ready only once the VMM there has read the probe:
+    with host-b's overlay device down nothing reaches it, the migration
+    fails before the switchover, and the VM runs on where it was."""
+    needs_network_guest()
+    cluster = network_cluster(cluster_factory)
+    a, b, c = cluster.a, cluster.b, cluster.c
+    create_echo_vm(a)
+    wait_for(lambda: answers(c), 20, "the echo guest to answer")
+    subprocess.run(["ip", "-n", b.ns, "link", "set", "gwvx0", "down"], check=True)
+    # The barrier runs before the request returns: the refusal is its answer.
+    status, body = a.api("POST", "/v1/migrations", {"vm": "vm1", "to": "host-b"})
+    assert status == 500 and body["error"]["code"] == "failed", body
+    assert "host-b is not ready: a probe frame to the VM's MAC did not reach its VMM" \
+        in body["error"]["message"], body
+    assert a.vm("vm1")["state"] == "running"
+    wait_for(lambda: b.vm("vm1") is None and "gw-vm1" not in links(b), 10,
+             "host-b to remove what it prepared")
+    ports = {p["name"]: p for p in a.api("GET", "/v1/ports")[1]["ports"]}
+    assert ports["vm1"]["chassis"] == "host-a" and ports["vm1"]["additional_chassis"] == ""
+
+    # Repaired, the next attempt proves the path and completes.
+    subprocess.run(["ip", "-n", b.ns, "link", "set", "gwvx0", "up"], check=True)
+    assert probe(c, 1000, 1000)["lost"] == 0
+    status, body = a.api("POST", "/v1/migrations", {"vm": "vm1", "to": "host-b"})
+    assert status == 201, body
+    done = a.wait_migration(body["id"], ("completed", "failed", "cancelled", "unknown"))
+    assert done["state"] == "completed", done
+    assert f"migration={body['id']} ready: the probe reached the VMM on host-b" in a.log()
 
 
 def test_late_cutover_is_reported(cluster_factory):

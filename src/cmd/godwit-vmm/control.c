@@ -19,14 +19,16 @@ static json_t *net_stats(struct vm *vm)
         virtio_net_get_stats(dev, &st);
         virtio_net_format_mac(virtio_net_mac(dev), mac);
         json_array_append_new(
-            list, json_pack("{s:i, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
-                            "s:i, s:i, s:I}",
+            list, json_pack("{s:i, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:I, s:I, s:I, "
+                            "s:I, s:I, s:i, s:i, s:I}",
                             "index", (int)i, "tap", virtio_net_tap_name(dev), "mac", mac,
                             "rx_frames", (json_int_t)st.rx_frames,
                             "rx_bytes", (json_int_t)st.rx_bytes,
                             "rx_dropped", (json_int_t)st.rx_dropped,
                             "early_held", (json_int_t)st.early_held,
                             "early_discarded", (json_int_t)st.early_discarded,
+                            "ready_probes", (json_int_t)st.ready_probes,
+                            "last_ready_probe", st.last_ready_probe,
                             "tx_frames", (json_int_t)st.tx_frames,
                             "tx_bytes", (json_int_t)st.tx_bytes,
                             "tx_dropped", (json_int_t)st.tx_dropped,

@@ -4,6 +4,7 @@
  *
  *   status            {state, vcpus, memory_bytes, uptime_ms, net (if any)}
  *   net-stats         {net: [{index, tap, mac, rx_frames, rx_bytes, rx_dropped,
+ *                     early_held, early_discarded, ready_probes, last_ready_probe,
  *                     tx_frames, tx_bytes, tx_dropped, ctrl_commands,
  *                     announce_rounds, status, config_status, driver_features}]}
  *   pause             running -> paused (returns once every vCPU is parked)
