@@ -43,9 +43,7 @@ static void *supervisor_thread(void *arg)
 {
     struct agent *agent = arg;
     while (!agent_sleep_ms(agent, SUPERVISE_MS)) {
-        pthread_mutex_lock(&agent->lock);
-        agent_vms_check_processes(agent);
-        pthread_mutex_unlock(&agent->lock);
+        agent_vms_supervise(agent);
     }
     return NULL;
 }

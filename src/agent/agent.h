@@ -218,8 +218,9 @@ void agent_vm_quit(struct agent *agent, struct agent_vm *vm);
  * its VMM must be gone). */
 void agent_vm_forget(struct agent *agent, struct agent_vm *vm);
 
-/* Reaps or checks every VMM (lock held): called by the supervisor. */
-void agent_vms_check_processes(struct agent *agent);
+/* Reaps or checks every VMM; the port of a VM whose guest stopped on its
+ * own is marked down.  Called by the supervisor (lock NOT held). */
+void agent_vms_supervise(struct agent *agent);
 /* Loads vms/ at start-up, adopting VMMs that still run (lock held). */
 void agent_vms_load(struct agent *agent);
 

@@ -159,17 +159,15 @@ static void publish(struct agent *agent, const struct agent_port *p, bool remove
     json_decref(body);
 }
 
-void agent_port_set(struct agent *agent, const char *name, const uint8_t mac[6], const char *ip,
-                    const char *chassis, const char *additional, const char *state)
+int agent_port_change(struct agent *agent, const char *name, const uint8_t mac[6],
+                      const char *ip, const char *chassis, const char *additional,
+                      const char *state, struct agent_port *copy)
 {
-    pthread_mutex_lock(&agent->lock);
     struct agent_port *p = port_find(agent, name);
     if (!p) {
         p = calloc(1, sizeof *p);
-        if (!p) {
-            pthread_mutex_unlock(&agent->lock);
-            return;
-        }
+        if (!p)
+            return -ENOMEM;
         snprintf(p->name, sizeof p->name, "%s", name);
         p->next = agent->ports;
         agent->ports = p;
@@ -181,13 +179,29 @@ void agent_port_set(struct agent *agent, const char *name, const uint8_t mac[6],
     snprintf(p->state, sizeof p->state, "%s", state);
     p->version++;
     ports_save(agent);
-    struct agent_port copy = *p;
+    *copy = *p;
+    copy->next = NULL;
+    return 0;
+}
+
+void agent_port_apply(struct agent *agent, const struct agent_port *copy)
+{
+    LOG_INFO("agent", "port=%s %s chassis=%s additional_chassis=%s version=%llu", copy->name,
+             copy->state, copy->chassis[0] ? copy->chassis : "-",
+             copy->additional[0] ? copy->additional : "-", (unsigned long long)copy->version);
+    sync_fdb(agent, copy, false);
+    publish(agent, copy, false);
+}
+
+void agent_port_set(struct agent *agent, const char *name, const uint8_t mac[6], const char *ip,
+                    const char *chassis, const char *additional, const char *state)
+{
+    struct agent_port copy;
+    pthread_mutex_lock(&agent->lock);
+    int rc = agent_port_change(agent, name, mac, ip, chassis, additional, state, &copy);
     pthread_mutex_unlock(&agent->lock);
-    LOG_INFO("agent", "port=%s %s chassis=%s additional_chassis=%s version=%llu", name, state,
-             chassis[0] ? chassis : "-", additional[0] ? additional : "-",
-             (unsigned long long)copy.version);
-    sync_fdb(agent, &copy, false);
-    publish(agent, &copy, false);
+    if (rc == 0)
+        agent_port_apply(agent, &copy);
 }
 
 /* Takes a binding out of the registry and saves; returns it (the caller

@@ -43,6 +43,16 @@ int agent_port_check_unique(struct agent *agent, const char *name, const uint8_t
  * "up", "down" or "migrating".  Lock NOT held. */
 void agent_port_set(struct agent *agent, const char *name, const uint8_t mac[6], const char *ip,
                     const char *chassis, const char *additional, const char *state);
+/* agent_port_set in two steps, for a caller that holds the lock: the
+ * binding changes at once (in order with every other change; copy gets
+ * the new binding), and agent_port_apply(copy), called later without the
+ * lock, programs it and publishes it.  Peers keep the highest version, so
+ * two applies racing each other still end with the newer binding.
+ * agent_port_change returns 0 or -ENOMEM. */
+int agent_port_change(struct agent *agent, const char *name, const uint8_t mac[6],
+                      const char *ip, const char *chassis, const char *additional,
+                      const char *state, struct agent_port *copy);
+void agent_port_apply(struct agent *agent, const struct agent_port *copy);
 /* Removes a binding everywhere (lock NOT held). */
 void agent_port_remove(struct agent *agent, const char *name);
 

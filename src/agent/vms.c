@@ -207,11 +207,12 @@ int agent_vm_create(struct agent *agent, const struct agent_vm_spec *spec, struc
     return 0;
 }
 
-/* Reaps or checks one VMM (lock held); records its exit. */
-static void check_process(struct agent *agent, struct agent_vm *vm)
+/* Reaps or checks one VMM (lock held); records its exit.  Returns true
+ * if the VM was running and nobody had asked it to stop or move. */
+static bool check_process(struct agent *agent, struct agent_vm *vm)
 {
     if (!vm->pid)
-        return;
+        return false;
     int status = 0;
     bool exited;
     if (vm->is_child) {
@@ -225,22 +226,44 @@ static void check_process(struct agent *agent, struct agent_vm *vm)
             vm->exit_code = -1;     /* not our child: its status is not ours to read */
     }
     if (!exited)
-        return;
+        return false;
     LOG_INFO("agent", "vm=%s VMM pid %d exited (%s%d)%s", vm->name, (int)vm->pid,
              vm->exit_code >= 0 ? "status " : "status unknown ", vm->exit_code,
              vm->migration[0] ? " during a migration" : "");
     vm->pid = 0;
     vm->pid_start = 0;
     vm->is_child = false;
+    bool stopped_on_its_own = vm->state == AGENT_VM_RUNNING && !vm->busy && !vm->migration[0];
     if (vm->state == AGENT_VM_RUNNING)
         vm->state = AGENT_VM_STOPPED;
     agent_vm_save(agent, vm);
+    return stopped_on_its_own;
 }
 
-void agent_vms_check_processes(struct agent *agent)
+void agent_vms_supervise(struct agent *agent)
 {
-    for (struct agent_vm *vm = agent->vms; vm; vm = vm->next)
-        check_process(agent, vm);
+    struct agent_port *down = NULL;     /* bindings to apply once the lock is released */
+    size_t ndown = 0;
+    pthread_mutex_lock(&agent->lock);
+    for (struct agent_vm *vm = agent->vms; vm; vm = vm->next) {
+        /* A stop or a migration sets the binding itself; a guest that
+         * exited leaves nothing to answer for its port here. */
+        if (!check_process(agent, vm) || !vm->nic.present)
+            continue;
+        struct agent_port *grown = realloc(down, (ndown + 1) * sizeof *down);
+        if (!grown)
+            continue;
+        down = grown;
+        if (agent_port_change(agent, vm->name, vm->nic.mac, vm->nic.ip, "", "", "down",
+                              &down[ndown]) == 0) {
+            LOG_INFO("agent", "vm=%s stopped on its own: its port goes down", vm->name);
+            ndown++;
+        }
+    }
+    pthread_mutex_unlock(&agent->lock);
+    for (size_t i = 0; i < ndown; i++)
+        agent_port_apply(agent, &down[i]);
+    free(down);
 }
 
 void agent_vm_query_state(struct agent *agent, const char *name, char *state)

@@ -253,13 +253,23 @@ def test_a_host_without_network_refuses_nics(cluster_factory):
 
 
 def test_a_vm_whose_guest_exited_starts_again(cluster_factory):
-    """The TAP of a guest that exited on its own is the agent's to reuse."""
+    """A guest that exits on its own takes its port down on every host, and
+    its TAP is the agent's to reuse when it starts again."""
     needs_network_guest()
     cluster = network_cluster(cluster_factory)
     a, c = cluster.a, cluster.c
+
+    def port_on(host):
+        return {p["name"]: p for p in host.api("GET", "/v1/ports")[1]["ports"]}["vm1"]
+
     create_echo_vm(a, extra="mem=16M verify=2")
     wait_for(lambda: a.vm("vm1")["state"] == "stopped", 20, "the guest to exit")
     assert a.vm("vm1")["exit_code"] == 0
+    for host in (a, cluster.b, c):
+        wait_for(lambda: port_on(host)["state"] == "down" and port_on(host)["chassis"] == "",
+                 10, f"{host.name} to see the port down")
     status, body = a.api("POST", "/v1/vms/vm1/start")
     assert status == 200, body
     wait_for(lambda: answers(c), 20, "the restarted guest to answer")
+    for host in (a, cluster.b, c):
+        assert port_on(host)["state"] == "up" and port_on(host)["chassis"] == "host-a"
