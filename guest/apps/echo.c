@@ -92,7 +92,7 @@ static void tx_send(void *ctx, uint8_t *frame, size_t len) { vnet_tx_send(ctx, f
 
 static void rx_frame(void *ctx, const uint8_t *frame, size_t len, unsigned hdr_flags)
 {
-    net_input(ctx, frame, len, hdr_flags & VNET_HDR_F_NEEDS_CSUM ? NET_RX_CSUM_PARTIAL : 0);
+    net_input(ctx, frame, len, hdr_flags & VIRTIO_NET_HDR_F_NEEDS_CSUM ? NET_RX_CSUM_PARTIAL : 0);
 }
 
 static void peer_setup(void)

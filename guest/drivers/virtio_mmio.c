@@ -15,7 +15,7 @@ int vmmio_find(const struct gw_boot_info *bi, uint32_t device_id, unsigned index
             continue;       /* not one, or outside the window the kernel maps */
         struct vmmio cand = { .base = (uintptr_t)dev->base, .irq = dev->irq };
         if (vmmio_read32(&cand, VIRTIO_MMIO_MAGIC_VALUE) != VIRTIO_MMIO_MAGIC ||
-            vmmio_read32(&cand, VIRTIO_MMIO_VERSION) != 2 ||
+            vmmio_read32(&cand, VIRTIO_MMIO_VERSION_REG) != VIRTIO_MMIO_VERSION ||
             vmmio_read32(&cand, VIRTIO_MMIO_DEVICE_ID) != device_id)
             continue;
         if (index-- == 0) {

@@ -57,21 +57,21 @@ int vnet_open(struct vnet *n, const struct gw_boot_info *bi)
 
     for (uint16_t i = 0; i < n->rx.size; i++) {
         rx_mem.desc[i] = (struct vring_desc){ (uintptr_t)rx_bufs[i], VNET_BUF_LEN,
-                                              VRING_DESC_F_WRITE, 0 };
+                                              VIRTQ_DESC_F_WRITE, 0 };
         vq_push(&n->rx, i);
     }
     vq_publish(&n->rx);
     for (uint16_t i = 0; i < n->tx.size; i++) {
         tx_mem.desc[i] = (struct vring_desc){ (uintptr_t)tx_bufs[i], 0, 0, 0 };
-        for (unsigned b = 0; b < VNET_HDR_LEN; b++)
+        for (unsigned b = 0; b < VIRTIO_NET_HDR_BYTES; b++)
             tx_bufs[i][b] = 0;
         n->tx_free[n->tx_nfree++] = (uint16_t)(n->tx.size - 1 - i);
     }
     if (vnet_has(n, VIRTIO_NET_F_CTRL_VQ)) {
         ctrl_mem.desc[0] = (struct vring_desc){ (uintptr_t)&ctrl_buf.class, 2,
-                                                VRING_DESC_F_NEXT, 1 };
+                                                VIRTQ_DESC_F_NEXT, 1 };
         ctrl_mem.desc[1] = (struct vring_desc){ (uintptr_t)&ctrl_buf.ack, 1,
-                                                VRING_DESC_F_WRITE, 0 };
+                                                VIRTQ_DESC_F_WRITE, 0 };
     }
     vmmio_driver_ok(&n->mmio);
     if (vq_should_notify(&n->rx))
@@ -89,10 +89,10 @@ unsigned vnet_rx_poll(struct vnet *n, unsigned budget, vnet_rx_fn *rx, void *ctx
             continue;
         }
         got++;
-        if (len < VNET_HDR_LEN || len > VNET_BUF_LEN)
+        if (len < VIRTIO_NET_HDR_BYTES || len > VNET_BUF_LEN)
             n->stats.rx_bad++;
         else
-            rx(ctx, rx_bufs[id] + VNET_HDR_LEN, len - VNET_HDR_LEN, rx_bufs[id][0]);
+            rx(ctx, rx_bufs[id] + VIRTIO_NET_HDR_BYTES, len - VIRTIO_NET_HDR_BYTES, rx_bufs[id][0]);
         vq_push(&n->rx, (uint16_t)id);
     }
     if (got) {
@@ -119,13 +119,13 @@ uint8_t *vnet_tx_alloc(struct vnet *n)
         n->stats.tx_full++;
         return NULL;
     }
-    return tx_bufs[n->tx_free[--n->tx_nfree]] + VNET_HDR_LEN;
+    return tx_bufs[n->tx_free[--n->tx_nfree]] + VIRTIO_NET_HDR_BYTES;
 }
 
 void vnet_tx_send(struct vnet *n, uint8_t *frame, size_t len)
 {
-    uint16_t id = (uint16_t)((size_t)(frame - VNET_HDR_LEN - tx_bufs[0]) / VNET_BUF_LEN);
-    tx_mem.desc[id].len = (uint32_t)(VNET_HDR_LEN + len);
+    uint16_t id = (uint16_t)((size_t)(frame - VIRTIO_NET_HDR_BYTES - tx_bufs[0]) / VNET_BUF_LEN);
+    tx_mem.desc[id].len = (uint32_t)(VIRTIO_NET_HDR_BYTES + len);
     vq_push(&n->tx, id);
 }
 

@@ -23,23 +23,7 @@
 #include "drivers/virtio_mmio.h"
 #include "drivers/virtqueue.h"
 
-#define VIRTIO_ID_NET 1
-
-#define VIRTIO_NET_F_MAC 5
-#define VIRTIO_NET_F_STATUS 16
-#define VIRTIO_NET_F_CTRL_VQ 17
-#define VIRTIO_NET_F_GUEST_ANNOUNCE 21
-
-#define VIRTIO_NET_S_LINK_UP 1
-#define VIRTIO_NET_S_ANNOUNCE 2
-
-#define VIRTIO_NET_CTRL_ANNOUNCE 3
-#define VIRTIO_NET_CTRL_ANNOUNCE_ACK 0
-#define VIRTIO_NET_OK 0
-
-#define VNET_HDR_LEN 12
 #define VNET_BUF_LEN 2048
-#define VNET_HDR_F_NEEDS_CSUM 1
 
 enum vnet_queue { VNET_RX = 0, VNET_TX = 1, VNET_CTRL = 2 };
 
@@ -77,7 +61,7 @@ static inline int vnet_has(const struct vnet *n, unsigned feature)
 typedef void vnet_rx_fn(void *ctx, const uint8_t *frame, size_t len, unsigned hdr_flags);
 unsigned vnet_rx_poll(struct vnet *n, unsigned budget, vnet_rx_fn *rx, void *ctx);
 
-/* A TX buffer for one frame of up to VNET_BUF_LEN - VNET_HDR_LEN bytes, or
+/* A TX buffer for one frame of up to VNET_BUF_LEN - VIRTIO_NET_HDR_BYTES bytes, or
  * NULL if every buffer is with the device. */
 uint8_t *vnet_tx_alloc(struct vnet *n);
 /* Queues the frame (from vnet_tx_alloc) of len bytes; the device sees it

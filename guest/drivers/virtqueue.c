@@ -20,7 +20,7 @@ unsigned vq_pick_size(uint32_t max)
 void vq_init(struct virtqueue *vq, struct vq_mem *mem, unsigned size)
 {
     memset(mem, 0, sizeof *mem);
-    mem->avail.flags = VRING_AVAIL_F_NO_INTERRUPT;
+    mem->avail.flags = VIRTQ_AVAIL_F_NO_INTERRUPT;
     vq->mem = mem;
     vq->size = (uint16_t)size;
     vq->avail_idx = 0;
@@ -39,7 +39,7 @@ int vq_should_notify(struct virtqueue *vq)
     if (vq->notified_avail == vq->avail_idx)
         return 0;
     vq_full_barrier();                  /* avail->idx before reading used->flags */
-    if (*(volatile uint16_t *)&vq->mem->used.flags & VRING_USED_F_NO_NOTIFY) {
+    if (*(volatile uint16_t *)&vq->mem->used.flags & VIRTQ_USED_F_NO_NOTIFY) {
         vq_notified(vq);
         return 0;
     }

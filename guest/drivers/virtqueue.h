@@ -2,7 +2,7 @@
  * Split virtqueues (virtio 1.1, section 2.6), driver side, for a polling
  * driver: the rings live in guest RAM (identity-mapped, so the addresses
  * the device gets are these pointers), and the driver never takes an
- * interrupt: it asks the device for none (VRING_AVAIL_F_NO_INTERRUPT)
+ * interrupt: it asks the device for none (VIRTQ_AVAIL_F_NO_INTERRUPT)
  * and reads used->idx, which costs a RAM load, instead.
  *
  * This file knows nothing of the transport: the caller notifies the device
@@ -16,12 +16,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "godwit/virtio.h"
+
 #define VQ_SIZE_MAX 256
 
-#define VRING_DESC_F_NEXT 1
-#define VRING_DESC_F_WRITE 2
-#define VRING_AVAIL_F_NO_INTERRUPT 1
-#define VRING_USED_F_NO_NOTIFY 1
 
 struct vring_desc {
     uint64_t addr;
@@ -83,7 +81,7 @@ void vq_publish(struct virtqueue *vq);
 /* After vq_publish: returns 1 if the device has entries it was not
  * notified of and wants notifications; the caller then notifies it and
  * calls vq_notified.  Returns 0 if nothing is new, or if the device asked
- * not to be notified (VRING_USED_F_NO_NOTIFY: it polls, so it counts as
+ * not to be notified (VIRTQ_USED_F_NO_NOTIFY: it polls, so it counts as
  * notified). */
 int vq_should_notify(struct virtqueue *vq);
 static inline void vq_notified(struct virtqueue *vq) { vq->notified_avail = vq->avail_idx; }

@@ -38,25 +38,10 @@
 #include "base/error.h"
 #include "dev/virtio_mmio.h"
 #include "godwit/ready_probe.h"
+#include "godwit/virtio.h"
 #include "vmm/mmio.h"
 #include "wire/buf.h"
 
-#define VIRTIO_ID_NET 1
-
-#define VIRTIO_NET_F_MAC 5
-#define VIRTIO_NET_F_STATUS 16
-#define VIRTIO_NET_F_CTRL_VQ 17
-#define VIRTIO_NET_F_GUEST_ANNOUNCE 21
-
-#define VIRTIO_NET_S_LINK_UP 1
-#define VIRTIO_NET_S_ANNOUNCE 2
-
-#define VIRTIO_NET_CTRL_ANNOUNCE 3
-#define VIRTIO_NET_CTRL_ANNOUNCE_ACK 0
-#define VIRTIO_NET_OK 0
-#define VIRTIO_NET_ERR 1
-
-#define VIRTIO_NET_HDR_BYTES 12
 #define VIRTIO_NET_CONFIG_BYTES 10      /* mac[6], status u16, max_virtqueue_pairs u16 */
 #define VIRTIO_NET_NQUEUES 3
 #define VIRTIO_NET_RXQ 0

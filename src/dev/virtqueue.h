@@ -23,15 +23,12 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
+#include "godwit/virtio.h"
 #include "vmm/memory.h"
 
 #define VIRTQ_MAX_SIZE 256      /* QueueNumMax of our devices */
 #define VIRTQ_MAX_SEGS 64       /* longest descriptor chain we accept */
 
-#define VIRTQ_DESC_F_NEXT 1
-#define VIRTQ_DESC_F_WRITE 2
-#define VIRTQ_DESC_F_INDIRECT 4
-#define VIRTQ_AVAIL_F_NO_INTERRUPT 1
 
 /* The device's window on guest RAM.  mark_dirty may be NULL (tests). */
 struct vq_guest {

@@ -587,7 +587,7 @@ static void test_vq_push_publish_pop(void **state)
     static struct vq_mem mem;
     struct virtqueue vq;
     vq_init(&vq, &mem, 4);
-    assert_int_equal(mem.avail.flags, VRING_AVAIL_F_NO_INTERRUPT);
+    assert_int_equal(mem.avail.flags, VIRTQ_AVAIL_F_NO_INTERRUPT);
     assert_int_equal(vq_should_notify(&vq), 0);     /* nothing new */
 
     /* Wrap the 16-bit indices and the ring several times. */
@@ -614,7 +614,7 @@ static void test_vq_push_publish_pop(void **state)
     }
 
     /* A device that polls asks for no notifications. */
-    mem.used.flags = VRING_USED_F_NO_NOTIFY;
+    mem.used.flags = VIRTQ_USED_F_NO_NOTIFY;
     vq_push(&vq, 1);
     vq_publish(&vq);
     assert_int_equal(vq_should_notify(&vq), 0);
