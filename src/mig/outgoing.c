@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -30,9 +31,10 @@ struct mig_out {
     int done_fd;
     atomic_bool cancel;
 
-    pthread_mutex_t lock;       /* guards policy and stats */
+    pthread_mutex_t lock;       /* guards policy, stats and cancel_fd */
     struct mig_policy policy;
     struct mig_stats stats;
+    int cancel_fd;              /* the connection, for a cancel to shut; -1 once GO is sent */
 
     /* Job thread only. */
     struct mig_conn conn;
@@ -413,11 +415,18 @@ static enum mig_state switchover(struct mig_out *job, uint32_t pass, struct gw_e
              (unsigned long long)(t[1] - t[0]) / 1000, (unsigned long long)ndirty,
              (unsigned long long)(t[2] - t[1]) / 1000, (unsigned long long)(t[3] - t[2]) / 1000,
              (unsigned long long)(t[4] - t[3]) / 1000, (unsigned long long)(t[5] - t[4]) / 1000);
+    /* The last moment a cancel counts: after GO only RESUMED decides. */
+    pthread_mutex_lock(&job->lock);
+    bool cancelled = atomic_load(&job->cancel);
+    job->cancel_fd = -1;
+    pthread_mutex_unlock(&job->lock);
+    if (!rc && cancelled)
+        rc = gw_error_set(err, -ECANCELED, "cancelled");
     if (rc) {
         struct gw_error thaw_err = { 0 };
         if (vm_thaw(job->vm, &thaw_err))
             LOG_ERR("mig", "migration=out cannot thaw the VM: %s", thaw_err.msg);
-        return MIG_FAILED;
+        return cancelled ? MIG_CANCELLED : MIG_FAILED;
     }
 
     if (mig_conn_send(&job->conn, MIG_REC_GO, NULL, err) ||
@@ -438,8 +447,13 @@ static enum mig_state switchover(struct mig_out *job, uint32_t pass, struct gw_e
 
 static enum mig_state run(struct mig_out *job, struct gw_error *err)
 {
-    if (mig_conn_connect(&job->conn, job->uri, CONNECT_TIMEOUT_MS, err) || negotiate(job, err))
+    if (mig_conn_connect(&job->conn, job->uri, CONNECT_TIMEOUT_MS, err))
         return MIG_FAILED;
+    pthread_mutex_lock(&job->lock);
+    job->cancel_fd = job->conn.fd;
+    pthread_mutex_unlock(&job->lock);
+    if (negotiate(job, err))
+        return atomic_load(&job->cancel) ? MIG_CANCELLED : MIG_FAILED;
     pthread_mutex_lock(&job->lock);
     job->stats.setup_ms = (mono_ns() - job->start_ns) / 1000000;
     pthread_mutex_unlock(&job->lock);
@@ -521,6 +535,9 @@ static void *job_thread(void *arg)
         mig_conn_send(&job->conn, MIG_REC_ERROR, &w, &ignored);
         wbuf_uninit(&w);
     }
+    pthread_mutex_lock(&job->lock);
+    job->cancel_fd = -1;
+    pthread_mutex_unlock(&job->lock);
     mig_conn_close(&job->conn);
     uint64_t one = 1;
     ssize_t ignored = write(job->done_fd, &one, sizeof one);
@@ -545,6 +562,7 @@ struct mig_out *mig_out_start(struct vm *vm, const char *uri, const struct mig_p
     snprintf(job->uri, sizeof job->uri, "%s", uri);
     job->policy = *policy;
     job->conn.fd = -1;
+    job->cancel_fd = -1;
     job->stats.state = MIG_SETUP;
     job->stats.total_bytes = vm_memory(vm)->bytes;
     job->start_ns = job->last_log_ns = mono_ns();
@@ -577,7 +595,17 @@ void mig_out_destroy(struct mig_out *job)
     free(job);
 }
 
-void mig_out_cancel(struct mig_out *job) { atomic_store(&job->cancel, true); }
+void mig_out_cancel(struct mig_out *job)
+{
+    pthread_mutex_lock(&job->lock);
+    atomic_store(&job->cancel, true);
+    /* A send blocked by a stalled destination would sit out its 30 s
+     * timeout: shut the connection under it.  Never after GO (cancel_fd
+     * is -1 then): only RESUMED can tell what happened. */
+    if (job->cancel_fd >= 0)
+        shutdown(job->cancel_fd, SHUT_RDWR);
+    pthread_mutex_unlock(&job->lock);
+}
 
 void mig_out_get_policy(struct mig_out *job, struct mig_policy *policy)
 {

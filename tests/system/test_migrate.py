@@ -3,7 +3,9 @@ memtouch guest moves while it runs and verifies every page on the
 destination; failures before the switchover leave it running on the
 source; the destination rejects bad streams."""
 
+import os
 import re
+import signal
 import socket
 import struct
 import time
@@ -158,6 +160,41 @@ def test_cancel_mid_migration(vm_factory):
     assert ctl.call("migrate-cancel")["ok"]
     r = wait_migration(src)
     assert r["state"] == "cancelled"
+    assert dst.wait(30) == 1
+    assert_source_runs_on_and_verifies(src)
+
+
+def test_cancel_while_the_destination_stalls_is_prompt(vm_factory):
+    """A stopped destination stops reading: the source's send blocks on a
+    full socket.  A cancel shuts the connection under it instead of waiting
+    out the 30 s send timeout, and the VM runs on at the source."""
+    src, dst, uri = start_pair(vm_factory, memory="256M", cmdline="rate=50000 verify=10")
+    src.wait_console(r"t=1s")
+    ctl = src.control()
+    assert ctl.call("migrate", uri=uri, max_bandwidth=32 << 20)["ok"]
+    wait_migration(src, states=("active",))
+    os.kill(dst.proc.pid, signal.SIGSTOP)
+    try:
+        # Wait until the source is stuck: its byte count (updated once a
+        # second) stops moving once the socket buffers are full.
+        sent = None
+        for _ in range(20):
+            now = ctl.call("query-migrate")["result"]["bytes_sent"]
+            if now == sent:
+                break
+            sent = now
+            time.sleep(1.2)
+        else:
+            raise AssertionError("the source never stalled")
+        started = time.monotonic()
+        assert ctl.call("migrate-cancel")["ok"]
+        r = wait_migration(src)
+        took = time.monotonic() - started
+    finally:
+        os.kill(dst.proc.pid, signal.SIGCONT)
+    assert r is not None, "the source stopped answering after the cancel: " + src.stderr_text()
+    assert r["state"] == "cancelled", r
+    assert took < 5, f"the cancel took {took:.1f} s"
     assert dst.wait(30) == 1
     assert_source_runs_on_and_verifies(src)
 
