@@ -256,6 +256,9 @@ struct agent_mig_request {
 json_t *agent_migrate(struct agent *agent, const struct agent_mig_request *req,
                       struct gw_error *err);
 int agent_mig_cancel(struct agent *agent, const char *id, struct gw_error *err);
+/* Asks the VMM to switch over after its current pass, uncapped, whatever
+ * the expected downtime (the guest will not converge otherwise). */
+int agent_mig_force_complete(struct agent *agent, const char *id, struct gw_error *err);
 /* Changes the policy; fields < 0 are left alone. */
 int agent_mig_set(struct agent *agent, const char *id, long long max_downtime_ms,
                   long long max_bandwidth, long long timeout_s, struct gw_error *err);

@@ -394,6 +394,15 @@ static void cancel_migration(struct route_args *a)
         reply_migration(a, 200, a->name);
 }
 
+static void force_complete_migration(struct route_args *a)
+{
+    struct gw_error err = { 0 };
+    if (agent_mig_force_complete(a->agent, a->name, &err))
+        api_reply_gw_error(a->reply, &err);
+    else
+        reply_migration(a, 200, a->name);
+}
+
 static void resolve_migration(struct route_args *a)
 {
     char keep[16];
@@ -518,6 +527,7 @@ static const struct route {
     { "GET", { "migrations", ":" }, show_migration },
     { "PATCH", { "migrations", ":" }, set_migration },
     { "POST", { "migrations", ":", "cancel" }, cancel_migration },
+    { "POST", { "migrations", ":", "force-complete" }, force_complete_migration },
     { "POST", { "migrations", ":", "resolve" }, resolve_migration },
     { "GET", { "ports" }, list_ports },
     { "PUT", { "peer", "ports", ":" }, peer_port_put },

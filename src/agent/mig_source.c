@@ -688,21 +688,47 @@ int agent_mig_cancel(struct agent *agent, const char *id, struct gw_error *err)
     return 0;
 }
 
+/* The control socket (sock_path, PATH_MAX bytes) of the source VMM of
+ * migration id, if it is transferring; else -ENOENT, or -EBUSY saying that
+ * `action` only while it transfers (lock NOT held). */
+static int transferring_vmm(struct agent *agent, const char *id, const char *action,
+                            char *sock_path, struct gw_error *err)
+{
+    pthread_mutex_lock(&agent->lock);
+    struct agent_mig *mig = find_source(agent, id, err);
+    int rc = mig ? 0 : err->code;
+    if (mig && mig->state != AGENT_MIG_TRANSFERRING)
+        rc = gw_error_set(err, -EBUSY, "migration %s is %s: %s only while it transfers", id,
+                          agent_mig_state_name(mig->state), action);
+    if (!rc)
+        agent_vm_path(agent, mig->vm, "control.sock", sock_path);
+    pthread_mutex_unlock(&agent->lock);
+    return rc;
+}
+
+int agent_mig_force_complete(struct agent *agent, const char *id, struct gw_error *err)
+{
+    char sock_path[PATH_MAX];
+    int rc = transferring_vmm(agent, id, "it can be forced to complete", sock_path, err);
+    if (rc)
+        return rc;
+    LOG_INFO("agent", "migration=%s force-complete requested", id);
+    struct ctl_call call;
+    struct gw_error vmm_err;
+    rc = ctl_call(sock_path, "migrate-force-complete", NULL, VMM_TIMEOUT_MS, &call, &vmm_err);
+    bool wrong_state = rc == -EREMOTEIO && !strcmp(call.error_code, "wrong-state");
+    ctl_call_uninit(&call);
+    if (rc)
+        return gw_error_set(err, wrong_state ? -EBUSY : -EIO, "the VMM refused: %s",
+                            vmm_err.msg);
+    return 0;
+}
+
 int agent_mig_set(struct agent *agent, const char *id, long long max_downtime_ms,
                   long long max_bandwidth, long long timeout_s, struct gw_error *err)
 {
     char sock_path[PATH_MAX];
-    pthread_mutex_lock(&agent->lock);
-    struct agent_mig *mig = find_source(agent, id, err);
-    if (mig && mig->state != AGENT_MIG_TRANSFERRING) {
-        gw_error_set(err, -EBUSY, "migration %s is %s: its policy can change only while it "
-                     "transfers", id, agent_mig_state_name(mig->state));
-        mig = NULL;
-    }
-    if (mig)
-        agent_vm_path(agent, mig->vm, "control.sock", sock_path);
-    pthread_mutex_unlock(&agent->lock);
-    if (!mig)
+    if (transferring_vmm(agent, id, "its policy can change", sock_path, err))
         return err->code;
 
     json_t *args = json_object();
@@ -722,13 +748,17 @@ int agent_mig_set(struct agent *agent, const char *id, long long max_downtime_ms
                                  ? -EBUSY : -EIO, "the VMM refused: %s", vmm_err.msg);
     }
     pthread_mutex_lock(&agent->lock);
-    mig->max_downtime_ms = json_integer_value(json_object_get(call.result, "max_downtime_ms"));
-    mig->max_bandwidth = json_integer_value(json_object_get(call.result, "max_bandwidth"));
-    mig->timeout_s = json_integer_value(json_object_get(call.result, "timeout_s"));
-    agent_mig_save(agent, mig);
-    LOG_INFO("agent", "vm=%s migration=%s policy: max_downtime=%llums max_bandwidth=%llu "
-             "timeout=%llus", mig->vm, id, (unsigned long long)mig->max_downtime_ms,
-             (unsigned long long)mig->max_bandwidth, (unsigned long long)mig->timeout_s);
+    struct gw_error gone;
+    struct agent_mig *mig = find_source(agent, id, &gone);     /* found again: the lock was let go */
+    if (mig) {
+        mig->max_downtime_ms = json_integer_value(json_object_get(call.result, "max_downtime_ms"));
+        mig->max_bandwidth = json_integer_value(json_object_get(call.result, "max_bandwidth"));
+        mig->timeout_s = json_integer_value(json_object_get(call.result, "timeout_s"));
+        agent_mig_save(agent, mig);
+        LOG_INFO("agent", "vm=%s migration=%s policy: max_downtime=%llums max_bandwidth=%llu "
+                 "timeout=%llus", mig->vm, id, (unsigned long long)mig->max_downtime_ms,
+                 (unsigned long long)mig->max_bandwidth, (unsigned long long)mig->timeout_s);
+    }
     pthread_mutex_unlock(&agent->lock);
     ctl_call_uninit(&call);
     return 0;

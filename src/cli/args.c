@@ -80,6 +80,8 @@ static const struct command_spec commands[] = {
     { "migration", "list", "migration list", CLI_MIGRATION_LIST, NULL, 0 },
     { "migration", "show", "migration show", CLI_MIGRATION_SHOW, "ID", 0 },
     { "migration", "cancel", "migration cancel", CLI_MIGRATION_CANCEL, "ID", 0 },
+    { "migration", "force-complete", "migration force-complete", CLI_MIGRATION_FORCE_COMPLETE,
+      "ID", 0 },
     { "migration", "set", "migration set", CLI_MIGRATION_SET, "ID", POLICY_OPTS },
     { "migration", "resolve", "migration resolve", CLI_MIGRATION_RESOLVE, "ID", OPT(O_KEEP) },
 };

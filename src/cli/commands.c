@@ -137,6 +137,13 @@ static void print_cancelled(FILE *out, const json_t *m, const struct cli_args *a
                 "`godwit migration show %s`\n", args->target, state ? state : "-", args->target);
 }
 
+static void print_forced(FILE *out, const json_t *m, const struct cli_args *args)
+{
+    (void)m;
+    fprintf(out, "%s: switching over after the current pass, whatever the pause; see "
+            "`godwit migration show %s`\n", args->target, args->target);
+}
+
 static void print_policy_set(FILE *out, const json_t *m, const struct cli_args *args)
 {
     const json_t *policy = json_object_get(m, "policy");
@@ -271,6 +278,11 @@ int commands_run(const struct cli_args *args, const struct client *client)
         req = (struct client_request){ .method = "POST", .path = "/v1/migrations",
                                        .name = target, .suffix = "/cancel" };
         text = print_cancelled;
+        break;
+    case CLI_MIGRATION_FORCE_COMPLETE:
+        req = (struct client_request){ .method = "POST", .path = "/v1/migrations",
+                                       .name = target, .suffix = "/force-complete" };
+        text = print_forced;
         break;
     case CLI_MIGRATE:
     case CLI_NONE:

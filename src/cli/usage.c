@@ -33,6 +33,9 @@ const char cli_usage_top[] =
     "  migration list          the migrations this agent knows, newest first\n"
     "  migration show ID       one migration in detail\n"
     "  migration cancel ID     cancel a migration (until its switchover begins)\n"
+    "  migration force-complete ID\n"
+    "                          switch over now, whatever the pause (a guest that\n"
+    "                          will not converge)\n"
     "  migration set ID [--max-downtime MS] [--bandwidth RATE] [--timeout S]\n"
     "                          change the policy of a running migration\n"
     "  migration resolve ID --keep source|destination\n"
@@ -204,6 +207,17 @@ static const char usage_migration_cancel[] =
     "switchover has begun or the migration has ended.\n"
     FOOTER;
 
+static const char usage_migration_force_complete[] =
+    "usage: godwit migration force-complete ID\n"
+    "\n"
+    "For a migration that will not converge (the guest dirties memory faster\n"
+    "than the link carries it): the source sends the rest of its current pass\n"
+    "without the bandwidth cap, then pauses the VM and switches over, however\n"
+    "long the last dirty pages take.  The pause can be far above\n"
+    "--max-downtime; `godwit migration show ID` reports it.  Refused\n"
+    "(wrong-state) unless the migration is transferring.\n"
+    FOOTER;
+
 static const char usage_migration_set[] =
     "usage: godwit migration set ID [--max-downtime MS] [--bandwidth RATE]\n"
     "                            [--timeout S]\n"
@@ -253,6 +267,7 @@ static const char usage_group_migration[] =
     "  migration list\n"
     "  migration show ID\n"
     "  migration cancel ID\n"
+    "  migration force-complete ID\n"
     "  migration set ID [--max-downtime MS] [--bandwidth RATE] [--timeout S]\n"
     "  migration resolve ID --keep source|destination\n"
     "\n"
@@ -276,6 +291,7 @@ const char *cli_usage_command(enum cli_command command)
     case CLI_MIGRATION_LIST: return usage_migration_list;
     case CLI_MIGRATION_SHOW: return usage_migration_show;
     case CLI_MIGRATION_CANCEL: return usage_migration_cancel;
+    case CLI_MIGRATION_FORCE_COMPLETE: return usage_migration_force_complete;
     case CLI_MIGRATION_SET: return usage_migration_set;
     case CLI_MIGRATION_RESOLVE: return usage_migration_resolve;
     case CLI_NONE: break;

@@ -30,6 +30,7 @@ struct mig_out {
     pthread_t thread;
     int done_fd;
     atomic_bool cancel;
+    atomic_bool force_complete; /* switch over after this pass, uncapped */
 
     pthread_mutex_t lock;       /* guards policy, stats and cancel_fd */
     struct mig_policy policy;
@@ -107,7 +108,7 @@ static int check_abort(struct mig_out *job, struct gw_error *err)
  * naps short enough that a cancel is noticed quickly. */
 static void pace(struct mig_out *job, uint64_t bytes)
 {
-    uint64_t cap = policy_now(job).max_bandwidth;
+    uint64_t cap = atomic_load(&job->force_complete) ? 0 : policy_now(job).max_bandwidth;
     job->pace_bytes += bytes;
     if (!cap) {
         job->pace_start_ns = mono_ns();
@@ -117,7 +118,7 @@ static void pace(struct mig_out *job, uint64_t bytes)
     for (;;) {
         uint64_t due = job->pace_start_ns + job->pace_bytes * 1000000000ULL / cap;
         uint64_t now = mono_ns();
-        if (now >= due || atomic_load(&job->cancel))
+        if (now >= due || atomic_load(&job->cancel) || atomic_load(&job->force_complete))
             return;
         uint64_t nap = due - now < 50000000ULL ? due - now : 50000000ULL;
         struct timespec ts = { 0, (long)nap };
@@ -483,8 +484,15 @@ static enum mig_state run(struct mig_out *job, struct gw_error *err)
         uint64_t ndirty;
         if (sync_dirty(job, &ndirty, mono_ns() - pass_start, err))
             return MIG_FAILED;
-        if (expected_downtime_ms(job, ndirty) <= policy_now(job).max_downtime_ms)
+        uint64_t expected = expected_downtime_ms(job, ndirty);
+        if (expected <= policy_now(job).max_downtime_ms)
             break;
+        if (atomic_load(&job->force_complete)) {
+            LOG_INFO("mig", "migration=out switching over on request: %llu dirty pages, "
+                     "expected downtime %llums", (unsigned long long)ndirty,
+                     (unsigned long long)expected);
+            break;
+        }
         if (check_abort(job, err))
             return atomic_load(&job->cancel) ? MIG_CANCELLED : MIG_FAILED;
         pass_start = mono_ns();
@@ -605,6 +613,18 @@ void mig_out_cancel(struct mig_out *job)
     if (job->cancel_fd >= 0)
         shutdown(job->cancel_fd, SHUT_RDWR);
     pthread_mutex_unlock(&job->lock);
+}
+
+int mig_out_force_complete(struct mig_out *job, struct gw_error *err)
+{
+    struct mig_stats s;
+    mig_out_query(job, &s);
+    if (s.state != MIG_SETUP && s.state != MIG_ACTIVE)
+        return gw_error_set(err, -EBUSY, "the migration is %s: nothing to force",
+                            mig_state_name(s.state));
+    if (!atomic_exchange(&job->force_complete, true))
+        LOG_INFO("mig", "migration=out force-complete requested in pass %u", s.pass);
+    return 0;
 }
 
 void mig_out_get_policy(struct mig_out *job, struct mig_policy *policy)

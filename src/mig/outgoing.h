@@ -25,6 +25,12 @@ struct mig_out *mig_out_start(struct vm *vm, const char *uri, const struct mig_p
 void mig_out_destroy(struct mig_out *job);
 
 void mig_out_cancel(struct mig_out *job);
+/* Switch over as soon as the current pass is sent, whatever the expected
+ * downtime, and send the rest of that pass without the bandwidth cap: for
+ * a guest that would not converge in time.  The pause then lasts as long
+ * as its last dirty pages take.  Returns 0, or -EBUSY once the job is past
+ * its passes. */
+int mig_out_force_complete(struct mig_out *job, struct gw_error *err);
 void mig_out_get_policy(struct mig_out *job, struct mig_policy *policy);
 void mig_out_set_policy(struct mig_out *job, const struct mig_policy *policy);
 void mig_out_query(struct mig_out *job, struct mig_stats *stats);

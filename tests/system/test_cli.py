@@ -109,3 +109,28 @@ def test_sigint_cancels_without_a_terminal(cluster_factory):
     assert done["event"] == "done" and done["migration"]["state"] == "cancelled"
     assert a.vm("vm1")["vmm_state"] == "running"
     wait_for(lambda: b.vm_dirs() == [], 10, "host-b to remove the attempt")
+
+
+def test_force_complete_a_migration_that_cannot_converge(cluster_factory):
+    """1 MiB/s and 1 ms allowed: this migration would only time out.  Forced,
+    it switches over with whatever pause the rest takes, and the guest's
+    checks go on passing on host-b."""
+    cluster = cluster_factory()
+    a, b = cluster.a, cluster.b
+    make_vm(a)
+    out = cli_ok(a, "-o", "json", "migrate", "vm1", "--to", "host-b", "--bandwidth", "1M",
+                 "--max-downtime", "1", "--timeout", "120", "--detach")
+    mig = json.loads(out)["id"]
+    wait_for(lambda: a.migration(mig)["state"] == "transferring", 15, "the transfer to start")
+    r = a.cli("migration", "force-complete", "nope")
+    assert r.returncode == 1 and "not-found" in r.stderr
+    forced = cli_ok(a, "migration", "force-complete", mig)
+    assert "switching over after the current pass" in forced
+    done = a.wait_migration(mig, ("completed", "failed", "cancelled", "unknown"), timeout=60)
+    assert done["state"] == "completed", done
+    assert done["result"]["downtime_ms"] > 1      # the price of forcing, above the policy
+    before = b.console("vm1").count("check OK")
+    wait_for(lambda: b.console("vm1").count("check OK") > before, 20, "a check on host-b")
+    assert "FAILED" not in b.console("vm1")
+    r = a.cli("migration", "force-complete", mig)
+    assert r.returncode == 1 and "wrong-state" in r.stderr

@@ -150,6 +150,26 @@ def test_timeout_when_the_guest_cannot_converge(vm_factory):
     assert_source_runs_on_and_verifies(src)
 
 
+def test_force_complete_switches_over_a_guest_that_cannot_converge(vm_factory):
+    """With 1 MiB/s and 1 ms allowed, this guest would run into its
+    timeout; force-complete sends the rest uncapped and switches over,
+    accepting the longer pause, and the guest verifies on the destination."""
+    src, dst, uri = start_pair(vm_factory, memory="256M", cmdline="rate=50000 verify=10")
+    src.wait_console(r"t=1s")
+    ctl = src.control()
+    r = ctl.call("migrate-force-complete")
+    assert not r["ok"] and r["error"]["code"] == "wrong-state", r
+    assert ctl.call("migrate", uri=uri, max_bandwidth=1 << 20, max_downtime_ms=1,
+                    timeout_s=60)["ok"]
+    wait_migration(src, states=("active",))
+    time.sleep(1)
+    assert ctl.call("migrate-force-complete")["ok"]
+    summary = completed_summary(src)
+    assert "switching over on request" in src.stderr_text()
+    assert summary["downtime"] > 1       # far above the 1 ms policy: the price of forcing
+    assert_guest_continued_and_verified(dst, src.console())
+
+
 def test_cancel_mid_migration(vm_factory):
     src, dst, uri = start_pair(vm_factory, memory="256M", cmdline="rate=50000 verify=10")
     src.wait_console(r"t=1s")

@@ -237,6 +237,17 @@ static void cmd_migrate_cancel(struct vmm_control *control, struct ctl_reply *re
     mig_out_cancel(control->migration);
 }
 
+static void cmd_migrate_force_complete(struct vmm_control *control, struct ctl_reply *reply)
+{
+    struct gw_error err = { 0 };
+    if (!migration_running(control)) {
+        ctl_reply_set_error(reply, CTL_ERR_WRONG_STATE, "no migration is running");
+        return;
+    }
+    if (mig_out_force_complete(control->migration, &err))
+        ctl_reply_set_error(reply, CTL_ERR_WRONG_STATE, "%s", err.msg);
+}
+
 static void cmd_migrate_recover(struct vmm_control *control, struct ctl_reply *reply)
 {
     struct gw_error err = { 0 };
@@ -290,6 +301,8 @@ void vmm_control_handle(void *opaque, const struct ctl_request *req, struct ctl_
         cmd_migrate_set(control, req, reply);
     else if (!strcmp(cmd, "migrate-cancel"))
         cmd_migrate_cancel(control, reply);
+    else if (!strcmp(cmd, "migrate-force-complete"))
+        cmd_migrate_force_complete(control, reply);
     else if (!strcmp(cmd, "migrate-recover"))
         cmd_migrate_recover(control, reply);
     else if (!strcmp(cmd, "query-migrate"))
@@ -311,7 +324,8 @@ void vmm_control_handle(void *opaque, const struct ctl_request *req, struct ctl_
         ctl_reply_set_error(reply, CTL_ERR_UNKNOWN_COMMAND,
                             "unknown command '%s' (known: status, pause, resume, quit, regs, poke, "
                             "dirty-log-start, dirty-log-sync, dirty-log-stop, migrate, migrate-set, "
-                            "migrate-cancel, migrate-recover, query-migrate, net-stats)",
+                            "migrate-cancel, migrate-force-complete, migrate-recover, query-migrate, "
+                            "net-stats)",
                             cmd);
 }
 

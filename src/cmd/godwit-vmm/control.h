@@ -18,6 +18,9 @@
  *   migrate-set {max_downtime_ms, max_bandwidth, timeout_s}
  *                     change the running migration's policy
  *   migrate-cancel    cancel it (the VM keeps running here)
+ *   migrate-force-complete
+ *                     switch over after the current pass, uncapped, whatever
+ *                     the expected downtime
  *   query-migrate     its state and progress figures ({"state": "none"} if none)
  *
  * Runs on the main thread only.
