@@ -33,6 +33,7 @@ struct mig_policy {
     uint64_t max_bandwidth;     /* bytes/s; 0 = unlimited */
     uint64_t timeout_s;         /* default 180; then abort */
     bool verify_memory;         /* send an xxh3 digest of RAM at switchover */
+    bool auto_converge;         /* throttle the vCPUs of a guest that dirties too fast */
 };
 
 #define MIG_DEFAULT_MAX_DOWNTIME_MS 100
@@ -50,6 +51,7 @@ struct mig_stats {
     uint64_t throughput_bps;    /* bytes/s over the last second */
     uint64_t dirty_pages_per_s;
     uint64_t expected_downtime_ms;
+    unsigned throttle_pct;      /* auto-converge: the vCPUs' throttle now */
     uint64_t setup_ms;
     uint64_t downtime_ms;       /* source pause to destination resume, once known */
     uint64_t downtime_us;       /* the same in microseconds */

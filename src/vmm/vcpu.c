@@ -130,6 +130,8 @@ static void *vcpu_thread(void *arg)
             vm_vcpu_park(vm);
             continue;
         }
+        if (atomic_exchange(&vcpu->throttle_due, false))
+            vcpu_throttle_sleep(vcpu);
         reenter = false;
         if (ioctl(vcpu->fd, KVM_RUN, 0) < 0) {
             if (errno == EINTR || errno == EAGAIN) {

@@ -494,6 +494,7 @@ void vm_destroy(struct vm *vm)
         return;
     if (vm->vcpus) {
         vm_stop(vm, 0);
+        vm_throttle_uninit(vm);     /* it kicks vCPU threads: it goes first */
         for (uint32_t i = 0; i < vm->ncpus; i++) {
             struct vcpu *vcpu = &vm->vcpus[i];
             if (vcpu->thread_started)

@@ -102,6 +102,14 @@ bool vm_frozen_from_paused(struct vm *vm);
  * they have.  The first call's code wins.  Any thread. */
 void vm_stop(struct vm *vm, int exit_code);
 
+/* Throttles every vCPU to run only (100 - pct)% of the time, to slow a
+ * guest's dirtying for auto-converge: each runs 10 ms, then sleeps its
+ * share.  0 ends it; above VM_THROTTLE_MAX is clamped.  Returns 0 or
+ * -errno if the throttle thread cannot start. */
+#define VM_THROTTLE_MAX 99
+int vm_set_throttle(struct vm *vm, unsigned pct);
+unsigned vm_get_throttle(struct vm *vm);
+
 /* An fd that becomes readable when the VM reaches VM_STOPPED (for epoll). */
 int vm_stopped_fd(const struct vm *vm);
 

@@ -23,6 +23,7 @@ struct vcpu {
     struct kvm_run *run;        /* touched only by this vCPU's thread */
     pthread_t thread;
     bool thread_started;
+    atomic_bool throttle_due;   /* kicked by the throttle: sleep before the next slice */
 };
 
 /* A device's view of the VM's run state: run when the VM enters RUNNING,
@@ -72,12 +73,25 @@ struct vm {
      * set by vm_write_guest with atomic OR, drained by vm_dirty_sync. */
     _Atomic uint64_t *vmm_dirty;
     atomic_bool vmm_dirty_on;
+
+    /* vCPU throttling (throttle.c): the thread starts with the first
+     * non-zero throttle (under lock) and ends with the VM. */
+    atomic_uint throttle_pct;
+    atomic_bool throttle_quit;
+    pthread_t throttle_thread;
+    bool throttle_started;
 };
 
 /* vcpu.c */
 int vcpu_start(struct vcpu *vcpu);
 void vcpu_kick(struct vcpu *vcpu);
 void vcpu_install_kick_handler(void);
+
+/* throttle.c */
+/* Called by a vCPU thread the throttle kicked: sleeps its share. */
+void vcpu_throttle_sleep(struct vcpu *vcpu);
+/* Stops the throttle thread (before the vCPUs are torn down). */
+void vm_throttle_uninit(struct vm *vm);
 
 /* vm.c, called by vCPU threads */
 void vm_vcpu_park(struct vm *vm);

@@ -89,6 +89,25 @@ def test_migrate_full_speed_guest(vm_factory):
     assert_guest_continued_and_verified(dst, src.console())
 
 
+def test_auto_converge_throttles_a_full_speed_guest_into_the_limit(vm_factory):
+    """The same full-speed guest with the default 100 ms limit converges
+    only with auto-converge: its vCPUs are throttled step by step (20%,
+    then 10 points more) until the passes catch up, and the guest runs at
+    full speed again on the destination."""
+    src, dst, uri = start_pair(vm_factory, cmdline="verify=25")
+    src.wait_console(r"t=2s")
+    ctl = src.control()
+    r = ctl.call("migrate", uri=uri, auto_converge="yes")
+    assert not r["ok"] and '"auto_converge" must be true or false' in r["error"]["message"]
+    assert ctl.call("migrate", uri=uri, auto_converge=True, timeout_s=120)["ok"]
+    summary = completed_summary(src)
+    steps = [int(p) for p in re.findall(r"vCPUs throttled (\d+)%", src.stderr_text())]
+    print(f"auto-converge: throttle steps {steps}, {summary}")
+    assert steps and steps[0] == 20 and steps == sorted(steps), steps
+    assert summary["downtime"] < 1000, summary
+    assert_guest_continued_and_verified(dst, src.console())
+
+
 def test_at_least_two_dirty_passes_and_vmm_written_pages_travel(vm_factory):
     """max_downtime 0 keeps pre-copy iterating; meanwhile the VMM itself
     writes a marker into guest RAM (outside memtouch's region).  Then the

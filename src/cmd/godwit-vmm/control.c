@@ -153,12 +153,27 @@ static bool arg_u64(const struct ctl_request *req, const char *name, uint64_t *o
     return true;
 }
 
+static bool arg_bool(const struct ctl_request *req, const char *name, bool *out,
+                     struct ctl_reply *reply)
+{
+    json_t *v = json_object_get(req->args, name);
+    if (!v)
+        return true;
+    if (!json_is_boolean(v)) {
+        ctl_reply_set_error(reply, CTL_ERR_BAD_REQUEST, "\"%s\" must be true or false", name);
+        return false;
+    }
+    *out = json_is_true(v);
+    return true;
+}
+
 static bool policy_args(const struct ctl_request *req, struct mig_policy *p,
                         struct ctl_reply *reply)
 {
     return arg_u64(req, "max_downtime_ms", &p->max_downtime_ms, reply) &&
            arg_u64(req, "max_bandwidth", &p->max_bandwidth, reply) &&
-           arg_u64(req, "timeout_s", &p->timeout_s, reply);
+           arg_u64(req, "timeout_s", &p->timeout_s, reply) &&
+           arg_bool(req, "auto_converge", &p->auto_converge, reply);
 }
 
 static bool migration_running(const struct vmm_control *control)
@@ -222,10 +237,11 @@ static void cmd_migrate_set(struct vmm_control *control, const struct ctl_reques
     if (!policy_args(req, &policy, reply))
         return;
     mig_out_set_policy(control->migration, &policy);
-    reply->result = json_pack("{s:I, s:I, s:I}", "max_downtime_ms",
+    reply->result = json_pack("{s:I, s:I, s:I, s:b}", "max_downtime_ms",
                               (json_int_t)policy.max_downtime_ms, "max_bandwidth",
                               (json_int_t)policy.max_bandwidth, "timeout_s",
-                              (json_int_t)policy.timeout_s);
+                              (json_int_t)policy.timeout_s, "auto_converge",
+                              (int)policy.auto_converge);
 }
 
 static void cmd_migrate_cancel(struct vmm_control *control, struct ctl_reply *reply)
@@ -280,6 +296,7 @@ static void cmd_query_migrate(struct vmm_control *control, struct ctl_reply *rep
         "setup_ms", (json_int_t)s.setup_ms, "downtime_ms", (json_int_t)s.downtime_ms,
         "total_ms", (json_int_t)s.total_ms);
     json_object_set_new(reply->result, "downtime_us", json_integer((json_int_t)s.downtime_us));
+    json_object_set_new(reply->result, "throttle_pct", json_integer(s.throttle_pct));
     if (s.error[0])
         json_object_set_new(reply->result, "error", json_string(s.error));
 }
