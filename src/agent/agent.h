@@ -125,6 +125,7 @@ struct agent_mig {
     /* The policy, as last set (source side). */
     uint64_t max_downtime_ms, max_bandwidth, timeout_s;
     bool verify_memory;
+    bool auto_converge;
 
     json_t *progress;               /* the VMM's last query-migrate reply; owned */
     bool has_result;
@@ -248,6 +249,7 @@ struct agent_mig_request {
     char to[AGENT_NAME_MAX + 1];
     uint64_t max_downtime_ms, max_bandwidth, timeout_s;
     bool verify_memory;
+    bool auto_converge;     /* throttle the guest's vCPUs if it dirties too fast */
     bool late_cutover;      /* the legacy order: wire the destination's port after resume */
 };
 
@@ -259,9 +261,10 @@ int agent_mig_cancel(struct agent *agent, const char *id, struct gw_error *err);
 /* Asks the VMM to switch over after its current pass, uncapped, whatever
  * the expected downtime (the guest will not converge otherwise). */
 int agent_mig_force_complete(struct agent *agent, const char *id, struct gw_error *err);
-/* Changes the policy; fields < 0 are left alone. */
+/* Changes the policy; fields < 0 are left alone (auto_converge: 0 off, 1 on). */
 int agent_mig_set(struct agent *agent, const char *id, long long max_downtime_ms,
-                  long long max_bandwidth, long long timeout_s, struct gw_error *err);
+                  long long max_bandwidth, long long timeout_s, int auto_converge,
+                  struct gw_error *err);
 int agent_mig_resolve(struct agent *agent, const char *id, bool keep_destination,
                       struct gw_error *err);
 /* Restarts monitoring of source jobs found at start-up. */

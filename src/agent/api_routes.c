@@ -342,7 +342,8 @@ static void create_migration(struct route_args *a)
         get_uint(a, "max_downtime_ms", 3600000, &downtime) ||
         get_uint(a, "max_bandwidth", UINT64_C(1) << 50, &bandwidth) ||
         get_uint(a, "timeout_s", 86400, &timeout) ||
-        get_bool(a, "verify_memory", &req.verify_memory))
+        get_bool(a, "verify_memory", &req.verify_memory) ||
+        get_bool(a, "auto_converge", &req.auto_converge))
         return;
     if (strcmp(cutover, "early") && strcmp(cutover, "late")) {
         api_reply_error(a->reply, "bad-request", "\"cutover\" must be \"early\" or \"late\"");
@@ -365,21 +366,24 @@ static void show_migration(struct route_args *a) { reply_migration(a, 200, a->na
 static void set_migration(struct route_args *a)
 {
     long long downtime = -1, bandwidth = -1, timeout = -1;
+    bool converge = false;
     if (!a->req->body) {
         api_reply_error(a->reply, "bad-request", "set needs a JSON body");
         return;
     }
     if (get_uint(a, "max_downtime_ms", 3600000, &downtime) ||
         get_uint(a, "max_bandwidth", UINT64_C(1) << 50, &bandwidth) ||
-        get_uint(a, "timeout_s", 86400, &timeout))
+        get_uint(a, "timeout_s", 86400, &timeout) ||
+        get_bool(a, "auto_converge", &converge))
         return;
-    if (downtime < 0 && bandwidth < 0 && timeout < 0) {
-        api_reply_error(a->reply, "bad-request", "set needs max_downtime_ms, max_bandwidth "
-                        "or timeout_s");
+    int auto_converge = json_object_get(a->req->body, "auto_converge") ? converge : -1;
+    if (downtime < 0 && bandwidth < 0 && timeout < 0 && auto_converge < 0) {
+        api_reply_error(a->reply, "bad-request", "set needs max_downtime_ms, max_bandwidth, "
+                        "timeout_s or auto_converge");
         return;
     }
     struct gw_error err = { 0 };
-    if (agent_mig_set(a->agent, a->name, downtime, bandwidth, timeout, &err))
+    if (agent_mig_set(a->agent, a->name, downtime, bandwidth, timeout, auto_converge, &err))
         api_reply_gw_error(a->reply, &err);
     else
         reply_migration(a, 200, a->name);

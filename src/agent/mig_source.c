@@ -504,6 +504,7 @@ static struct agent_mig *claim(struct agent *agent, const struct agent_mig_reque
     mig->max_bandwidth = req->max_bandwidth;
     mig->timeout_s = req->timeout_s;
     mig->verify_memory = req->verify_memory;
+    mig->auto_converge = req->auto_converge;
     mig->late_cutover = req->late_cutover;
     mig->state = AGENT_MIG_PREPARING;
     snprintf(vm->migration, sizeof vm->migration, "%s", mig->id);
@@ -609,11 +610,12 @@ json_t *agent_migrate(struct agent *agent, const struct agent_mig_request *req,
     agent_split_address(dest->address, host, &peer_port);
     snprintf(uri, sizeof uri, "tcp:%s:%d", host, port);
     agent_vm_path(agent, req->vm, "control.sock", sock_path);
-    json_t *args = json_pack("{s:s, s:I, s:I, s:I, s:b}", "uri", uri,
+    json_t *args = json_pack("{s:s, s:I, s:I, s:I, s:b, s:b}", "uri", uri,
                              "max_downtime_ms", (json_int_t)req->max_downtime_ms,
                              "max_bandwidth", (json_int_t)req->max_bandwidth,
                              "timeout_s", (json_int_t)req->timeout_s,
-                             "verify_memory", req->verify_memory);
+                             "verify_memory", req->verify_memory,
+                             "auto_converge", req->auto_converge);
     struct ctl_call call;
     struct gw_error vmm_err;
     int rc = ctl_call(sock_path, "migrate", args, VMM_TIMEOUT_MS, &call, &vmm_err);
@@ -725,7 +727,8 @@ int agent_mig_force_complete(struct agent *agent, const char *id, struct gw_erro
 }
 
 int agent_mig_set(struct agent *agent, const char *id, long long max_downtime_ms,
-                  long long max_bandwidth, long long timeout_s, struct gw_error *err)
+                  long long max_bandwidth, long long timeout_s, int auto_converge,
+                  struct gw_error *err)
 {
     char sock_path[PATH_MAX];
     if (transferring_vmm(agent, id, "its policy can change", sock_path, err))
@@ -738,6 +741,8 @@ int agent_mig_set(struct agent *agent, const char *id, long long max_downtime_ms
         json_object_set_new(args, "max_bandwidth", json_integer(max_bandwidth));
     if (timeout_s >= 0)
         json_object_set_new(args, "timeout_s", json_integer(timeout_s));
+    if (auto_converge >= 0)
+        json_object_set_new(args, "auto_converge", json_boolean(auto_converge));
     struct ctl_call call;
     struct gw_error vmm_err;
     int rc = ctl_call(sock_path, "migrate-set", args, VMM_TIMEOUT_MS, &call, &vmm_err);
@@ -754,10 +759,12 @@ int agent_mig_set(struct agent *agent, const char *id, long long max_downtime_ms
         mig->max_downtime_ms = json_integer_value(json_object_get(call.result, "max_downtime_ms"));
         mig->max_bandwidth = json_integer_value(json_object_get(call.result, "max_bandwidth"));
         mig->timeout_s = json_integer_value(json_object_get(call.result, "timeout_s"));
+        mig->auto_converge = json_is_true(json_object_get(call.result, "auto_converge"));
         agent_mig_save(agent, mig);
         LOG_INFO("agent", "vm=%s migration=%s policy: max_downtime=%llums max_bandwidth=%llu "
-                 "timeout=%llus", mig->vm, id, (unsigned long long)mig->max_downtime_ms,
-                 (unsigned long long)mig->max_bandwidth, (unsigned long long)mig->timeout_s);
+                 "timeout=%llus auto_converge=%s", mig->vm, id,
+                 (unsigned long long)mig->max_downtime_ms, (unsigned long long)mig->max_bandwidth,
+                 (unsigned long long)mig->timeout_s, mig->auto_converge ? "on" : "off");
     }
     pthread_mutex_unlock(&agent->lock);
     ctl_call_uninit(&call);

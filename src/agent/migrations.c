@@ -121,7 +121,7 @@ static json_t *progress_json(const json_t *q)
     if (remaining > total)
         remaining = total;
     double percent = total > 0 ? 100.0 * (double)(total - remaining) / (double)total : 0;
-    return json_pack("{s:O?, s:O?, s:f, s:O?, s:I, s:O?, s:O?, s:O?, s:O?}",
+    return json_pack("{s:O?, s:O?, s:f, s:O?, s:I, s:O?, s:O?, s:O?, s:O?, s:O?}",
                      "elapsed_ms", json_object_get(q, "elapsed_ms"),
                      "pass", json_object_get(q, "pass"), "percent", percent,
                      "bytes_sent", json_object_get(q, "bytes_sent"),
@@ -129,7 +129,8 @@ static json_t *progress_json(const json_t *q)
                      "total_bytes", json_object_get(q, "total_bytes"),
                      "throughput_bps", json_object_get(q, "throughput_bps"),
                      "dirty_pages_per_s", json_object_get(q, "dirty_pages_per_s"),
-                     "expected_downtime_ms", json_object_get(q, "expected_downtime_ms"));
+                     "expected_downtime_ms", json_object_get(q, "expected_downtime_ms"),
+                     "throttle_pct", json_object_get(q, "throttle_pct"));
 }
 
 json_t *agent_mig_json(const struct agent_mig *mig)
@@ -148,11 +149,12 @@ json_t *agent_mig_json(const struct agent_mig *mig)
         return json;
     }
     json_object_set_new(json, "policy",
-                        json_pack("{s:I, s:I, s:I, s:b}",
+                        json_pack("{s:I, s:I, s:I, s:b, s:b}",
                                   "max_downtime_ms", (json_int_t)mig->max_downtime_ms,
                                   "max_bandwidth", (json_int_t)mig->max_bandwidth,
                                   "timeout_s", (json_int_t)mig->timeout_s,
-                                  "verify_memory", mig->verify_memory));
+                                  "verify_memory", mig->verify_memory,
+                                  "auto_converge", mig->auto_converge));
     json_object_set_new(json, "progress", mig->progress ? progress_json(mig->progress)
                                                         : json_null());
     if (mig->has_result)
@@ -228,6 +230,7 @@ static struct agent_mig *mig_from_json(json_t *json)
     mig->max_bandwidth = json_integer_value(json_object_get(policy, "max_bandwidth"));
     mig->timeout_s = json_integer_value(json_object_get(policy, "timeout_s"));
     mig->verify_memory = json_is_true(json_object_get(policy, "verify_memory"));
+    mig->auto_converge = json_is_true(json_object_get(policy, "auto_converge"));
     json_t *result = json_object_get(json, "result");
     if (json_is_object(result)) {
         mig->has_result = true;

@@ -20,10 +20,11 @@
 /* Command options, as bit numbers for struct command_spec.options. */
 enum opt_id {
     O_KERNEL, O_MEMORY, O_VCPUS, O_CMDLINE, O_BYTES, O_TO, O_MAX_DOWNTIME, O_BANDWIDTH,
-    O_TIMEOUT, O_VERIFY, O_DETACH, O_KEEP, O_MAC, O_IP, O_TAP, O_CUTOVER, O_COUNT
+    O_TIMEOUT, O_VERIFY, O_DETACH, O_KEEP, O_MAC, O_IP, O_TAP, O_CUTOVER, O_AUTO_CONVERGE,
+    O_COUNT
 };
 #define OPT(o) (1u << (o))
-#define POLICY_OPTS (OPT(O_MAX_DOWNTIME) | OPT(O_BANDWIDTH) | OPT(O_TIMEOUT))
+#define POLICY_OPTS (OPT(O_MAX_DOWNTIME) | OPT(O_BANDWIDTH) | OPT(O_TIMEOUT) | OPT(O_AUTO_CONVERGE))
 
 /* getopt values: command options are 0x100 + enum opt_id. */
 enum { VAL_SOCKET = 0x80, VAL_BASE = 0x100 };
@@ -45,6 +46,7 @@ static const struct option command_options[O_COUNT] = {
     [O_IP] = { "ip", required_argument, NULL, VAL_BASE + O_IP },
     [O_TAP] = { "tap", required_argument, NULL, VAL_BASE + O_TAP },
     [O_CUTOVER] = { "cutover", required_argument, NULL, VAL_BASE + O_CUTOVER },
+    [O_AUTO_CONVERGE] = { "auto-converge", required_argument, NULL, VAL_BASE + O_AUTO_CONVERGE },
 };
 
 static const struct option global_options[] = {
@@ -205,6 +207,12 @@ static int command_option(enum opt_id id, struct cli_args *args, struct gw_error
             return gw_error_set(err, -EINVAL, "--cutover: '%s' is not early or late", optarg);
         args->cutover = optarg;
         break;
+    case O_AUTO_CONVERGE:
+        if (strcmp(optarg, "on") && strcmp(optarg, "off"))
+            return gw_error_set(err, -EINVAL, "--auto-converge: '%s' is not on or off", optarg);
+        args->policy.auto_converge = !strcmp(optarg, "on");
+        args->policy.has_auto_converge = true;
+        break;
     case O_COUNT:
         break;
     }
@@ -239,9 +247,9 @@ static int check_required(const struct command_spec *spec, const struct cli_args
         break;
     case CLI_MIGRATION_SET:
         if (!args->policy.has_max_downtime && !args->policy.has_bandwidth &&
-            !args->policy.has_timeout)
+            !args->policy.has_timeout && !args->policy.has_auto_converge)
             return gw_error_set(err, -EINVAL, "'migration set' needs at least one of "
-                                "--max-downtime, --bandwidth, --timeout");
+                                "--max-downtime, --bandwidth, --timeout, --auto-converge");
         break;
     case CLI_MIGRATION_RESOLVE:
         if (!args->keep)

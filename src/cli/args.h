@@ -42,10 +42,11 @@ enum cli_output { CLI_OUTPUT_TEXT, CLI_OUTPUT_JSON };
 /* A migration's tunables, as given on the command line: only the ones
  * with has_* set are sent, so the agent's defaults apply to the rest. */
 struct cli_policy {
-    bool has_max_downtime, has_bandwidth, has_timeout;
+    bool has_max_downtime, has_bandwidth, has_timeout, has_auto_converge;
     uint32_t max_downtime_ms;
     uint64_t bandwidth;         /* bytes/s, 0 = unlimited */
     uint32_t timeout_s;
+    bool auto_converge;
 };
 
 /* Strings point into argv. */

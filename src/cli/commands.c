@@ -56,6 +56,8 @@ void commands_add_policy(json_t *body, const struct cli_policy *policy)
         json_object_set_new(body, "max_bandwidth", json_integer((json_int_t)policy->bandwidth));
     if (policy->has_timeout)
         json_object_set_new(body, "timeout_s", json_integer(policy->timeout_s));
+    if (policy->has_auto_converge)
+        json_object_set_new(body, "auto_converge", json_boolean(policy->auto_converge));
 }
 
 static void print_vm_created(FILE *out, const json_t *vm, const struct cli_args *args)

@@ -136,6 +136,9 @@ void fmt_progress_line(const json_t *migration, char *buf, size_t size)
         append(buf, size, &len, "  downtime -");
     if (fmt_num(progress, "pass", &pass))
         append(buf, size, &len, "  pass %.0f", pass);
+    double throttle;
+    if (fmt_num(progress, "throttle_pct", &throttle) && throttle > 0)
+        append(buf, size, &len, "  throttle %.0f%%", throttle);
 }
 
 /* "migration m-3f9a1c of vm1 to host-b" */

@@ -234,6 +234,9 @@ static void print_policy(FILE *out, const json_t *policy)
     json_t *verify = json_object_get(policy, "verify_memory");
     kv(out, "verify memory", "%s", json_is_boolean(verify) ? json_is_true(verify) ? "yes" : "no"
                                                            : "-");
+    json_t *converge = json_object_get(policy, "auto_converge");
+    kv(out, "auto-converge", "%s", json_is_boolean(converge) ? json_is_true(converge) ? "on" : "off"
+                                                             : "-");
 }
 
 static void print_progress(FILE *out, const json_t *progress)
@@ -253,6 +256,8 @@ static void print_progress(FILE *out, const json_t *progress)
         kv(out, "dirty pages", "%.0f/s", v);
     if (fmt_num(progress, "expected_downtime_ms", &v))
         kv(out, "expected downtime", "%.1f ms", v);
+    if (fmt_num(progress, "throttle_pct", &v) && v > 0)
+        kv(out, "vCPU throttle", "%.0f%%", v);
 }
 
 static void print_result(FILE *out, const json_t *result)

@@ -28,7 +28,7 @@ const char cli_usage_top[] =
     "  host list               the hosts of the cluster, and which answer\n"
     "  port list               the port bindings of the cluster's VMs\n"
     "  migrate VM --to HOST [--max-downtime MS] [--bandwidth RATE] [--timeout S]\n"
-    "          [--verify] [--detach] [--cutover early|late]\n"
+    "          [--auto-converge on|off] [--verify] [--detach] [--cutover early|late]\n"
     "                          migrate a running VM live to HOST, and wait for the end\n"
     "  migration list          the migrations this agent knows, newest first\n"
     "  migration show ID       one migration in detail\n"
@@ -37,6 +37,7 @@ const char cli_usage_top[] =
     "                          switch over now, whatever the pause (a guest that\n"
     "                          will not converge)\n"
     "  migration set ID [--max-downtime MS] [--bandwidth RATE] [--timeout S]\n"
+    "          [--auto-converge on|off]\n"
     "                          change the policy of a running migration\n"
     "  migration resolve ID --keep source|destination\n"
     "                          settle a migration whose outcome is unknown\n"
@@ -142,7 +143,8 @@ static const char usage_port_list[] =
 
 static const char usage_migrate[] =
     "usage: godwit migrate VM --to HOST [--max-downtime MS] [--bandwidth RATE]\n"
-    "                      [--timeout S] [--verify] [--detach]\n"
+    "                      [--timeout S] [--auto-converge on|off] [--verify]\n"
+    "                      [--detach] [--cutover early|late]\n"
     "\n"
     "Migrates a running VM of this host to HOST while its guest keeps running,\n"
     "and waits for the end, showing progress (on a terminal, one line redrawn;\n"
@@ -160,6 +162,10 @@ static const char usage_migrate[] =
     "  --bandwidth RATE    cap in bytes/s, with an optional K, M or G suffix\n"
     "                      (KiB, MiB, GiB); 0 = unlimited\n"
     "  --timeout S         time limit of the migration, in seconds\n"
+    "  --auto-converge on|off\n"
+    "                      on: throttle the guest's vCPUs (20%, then 10 points more,\n"
+    "                      up to 99%) while it dirties memory faster than the link\n"
+    "                      carries it; off (default)\n"
     "  --verify            have the guest's memory verified on the destination\n"
     "  --cutover MODE      early (default): the destination's port is wired and\n"
     "                      proven before the switchover, traffic reaches both hosts;\n"
@@ -168,6 +174,8 @@ static const char usage_migrate[] =
     "                      migration) and exit 0; follow it with\n"
     "                      `godwit migration show ID`\n"
     "Without --max-downtime, --bandwidth or --timeout, the agent's defaults apply.\n"
+    "A migration that will not converge can be made to finish with\n"
+    "`godwit migration force-complete ID`.\n"
     "\n"
     "Options --socket PATH and -o text|json as for godwit (see godwit --help).\n"
     "\n"
@@ -220,7 +228,7 @@ static const char usage_migration_force_complete[] =
 
 static const char usage_migration_set[] =
     "usage: godwit migration set ID [--max-downtime MS] [--bandwidth RATE]\n"
-    "                            [--timeout S]\n"
+    "                            [--timeout S] [--auto-converge on|off]\n"
     "\n"
     "Changes the policy of a running migration; at least one option.\n"
     "\n"
@@ -228,6 +236,9 @@ static const char usage_migration_set[] =
     "  --bandwidth RATE    cap in bytes/s, with an optional K, M or G suffix\n"
     "                      (KiB, MiB, GiB); 0 = unlimited\n"
     "  --timeout S         time limit of the migration, in seconds\n"
+    "  --auto-converge on|off\n"
+    "                      throttle the guest's vCPUs while it dirties memory\n"
+    "                      faster than the link carries it\n"
     FOOTER;
 
 static const char usage_migration_resolve[] =

@@ -28,6 +28,19 @@ enum mig_state {
 const char *mig_state_name(enum mig_state state);
 bool mig_state_is_final(enum mig_state state);
 
+/* count per second over ns nanoseconds (0 if ns is 0), and the
+ * nanoseconds count takes at rate per second: in 128 bits, since
+ * bytes * 10^9 passes 2^64 once 18.4 GB are counted (a long migration
+ * sends that; the expected downtime and the pacing went wrong there). */
+static inline uint64_t mig_per_second(uint64_t count, uint64_t ns)
+{
+    return ns ? (uint64_t)((unsigned __int128)count * 1000000000u / ns) : 0;
+}
+static inline uint64_t mig_ns_for(uint64_t count, uint64_t rate)
+{
+    return rate ? (uint64_t)((unsigned __int128)count * 1000000000u / rate) : 0;
+}
+
 struct mig_policy {
     uint64_t max_downtime_ms;   /* default 100 */
     uint64_t max_bandwidth;     /* bytes/s; 0 = unlimited */

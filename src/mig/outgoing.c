@@ -118,7 +118,7 @@ static void pace(struct mig_out *job, uint64_t bytes)
         return;
     }
     for (;;) {
-        uint64_t due = job->pace_start_ns + job->pace_bytes * 1000000000ULL / cap;
+        uint64_t due = job->pace_start_ns + mig_ns_for(job->pace_bytes, cap);
         uint64_t now = mono_ns();
         if (now >= due || atomic_load(&job->cancel) || atomic_load(&job->force_complete))
             return;
@@ -138,8 +138,8 @@ static void log_progress(struct mig_out *job, bool force)
     s->elapsed_ms = (now - job->start_ns) / 1000000;
     s->bytes_sent = job->conn.bytes_sent;
     if (now > job->last_log_ns)
-        s->throughput_bps = (s->bytes_sent - job->last_log_bytes) * 1000000000ULL /
-                            (now - job->last_log_ns);
+        s->throughput_bps = mig_per_second(s->bytes_sent - job->last_log_bytes,
+                                           now - job->last_log_ns);
     LOG_INFO("mig", "migration=out progress state=%s elapsed=%llums pass=%u sent=%lluMiB "
              "remaining=%lluMiB total=%lluMiB throughput=%lluMB/s dirty_rate=%llupages/s "
              "expected_downtime=%llums throttle=%u%%",
@@ -315,7 +315,7 @@ static uint64_t expected_downtime_ms(struct mig_out *job, uint64_t ndirty)
 {
     uint64_t elapsed = mono_ns() - job->active_ns;
     uint64_t sent = job->conn.bytes_sent;
-    uint64_t bw = elapsed ? sent * 1000000000ULL / elapsed : 0;     /* bytes/s */
+    uint64_t bw = mig_per_second(sent, elapsed);     /* bytes/s */
     uint64_t fixed_ms = 1 + 3 * job->rtt_ns / 1000000;
     if (!bw)
         return UINT64_MAX;
@@ -331,7 +331,7 @@ static int sync_dirty(struct mig_out *job, uint64_t *ndirty, uint64_t pass_ns,
     uint64_t expected = expected_downtime_ms(job, *ndirty);
     pthread_mutex_lock(&job->lock);
     job->stats.remaining_bytes = *ndirty * MIG_PAGE_BYTES;
-    job->stats.dirty_pages_per_s = pass_ns ? *ndirty * 1000000000ULL / pass_ns : 0;
+    job->stats.dirty_pages_per_s = mig_per_second(*ndirty, pass_ns);
     job->stats.expected_downtime_ms = expected;
     pthread_mutex_unlock(&job->lock);
     return 0;

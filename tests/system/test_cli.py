@@ -134,3 +134,30 @@ def test_force_complete_a_migration_that_cannot_converge(cluster_factory):
     assert "FAILED" not in b.console("vm1")
     r = a.cli("migration", "force-complete", mig)
     assert r.returncode == 1 and "wrong-state" in r.stderr
+
+
+def test_auto_converge_switched_on_mid_migration(cluster_factory):
+    """A guest dirtying at full speed does not converge under the default
+    100 ms limit; `migration set --auto-converge on` throttles its vCPUs
+    and the migration completes."""
+    cluster = cluster_factory()
+    a, b = cluster.a, cluster.b
+    cli_ok(a, "vm", "create", "vm1", "--kernel", MEMTOUCH, "--memory", "256M", "--vcpus", "2",
+           "--cmdline", "check=1")
+    cli_ok(a, "vm", "start", "vm1")
+    wait_for(lambda: "check OK" in a.console("vm1"), 30, "a first full sweep and check")
+    r = a.cli("migrate", "vm1", "--to", "host-b", "--auto-converge", "maybe")
+    assert r.returncode == 2 and "is not on or off" in r.stderr
+    mig = json.loads(cli_ok(a, "-o", "json", "migrate", "vm1", "--to", "host-b",
+                            "--timeout", "120", "--detach"))["id"]
+    wait_for(lambda: (a.migration(mig).get("progress") or {}).get("pass", 0) >= 3, 30,
+             "a few passes without converging")
+    assert a.migration(mig)["state"] == "transferring"
+    cli_ok(a, "migration", "set", mig, "--auto-converge", "on")
+    assert "auto-converge:     on" in cli_ok(a, "migration", "show", mig)
+    done = a.wait_migration(mig, ("completed", "failed", "cancelled", "unknown"), timeout=100)
+    assert done["state"] == "completed", done
+    assert done["policy"]["auto_converge"] is True
+    before = b.console("vm1").count("check OK")
+    wait_for(lambda: b.console("vm1").count("check OK") > before, 20, "a check on host-b")
+    assert "FAILED" not in b.console("vm1")

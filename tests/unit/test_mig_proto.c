@@ -20,6 +20,7 @@
 #include <xxhash.h>
 
 #include "mig/conn.h"
+#include "mig/job.h"
 #include "mig/proto.h"
 
 #define PAGE MIG_PAGE_BYTES
@@ -937,6 +938,19 @@ static void test_record_recv_timeout_and_close(void **state)
     pair_close(&p);
 }
 
+/* Rates over a long migration: 19 GB sent in 15 s is about 1.27 GB/s,
+ * not what 64-bit bytes * 10^9 made of it. */
+static void test_rates_do_not_overflow(void **state)
+{
+    (void)state;
+    assert_int_equal(mig_per_second(19000000000ULL, 15000000000ULL), 1266666666ULL);
+    assert_int_equal(mig_per_second(4096, 1000000), 4096000);
+    assert_int_equal(mig_per_second(5, 0), 0);
+    /* 40 GB at a 1 GB/s cap are due 40 s after pacing began. */
+    assert_int_equal(mig_ns_for(40000000000ULL, 1000000000ULL), 40000000000ULL);
+    assert_int_equal(mig_ns_for(123, 0), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -977,6 +991,7 @@ int main(void)
         cmocka_unit_test(test_record_send_recv_round_trip),
         cmocka_unit_test(test_record_oversized_rejected_before_payload),
         cmocka_unit_test(test_record_recv_timeout_and_close),
+        cmocka_unit_test(test_rates_do_not_overflow),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
