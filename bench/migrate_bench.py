@@ -12,6 +12,10 @@ Cases (every one with memtouch.elf, 2 vCPUs by default, 1 GiB and 4 GiB):
   load  memtouch paced at --rate pages/s (default 50000, about 200 MB/s of
         dirtying) over all of its RAM, migrated while it runs, once its
         first sweep is complete.
+  full  memtouch at full speed (rate=0), migrated while it runs with
+        auto-converge on: it dirties faster than the link carries, so it
+        converges only once its vCPUs are throttled (not in the default
+        cases; ask with --cases full).
 
 For each migration: total time, downtime (source freeze -> destination
 resume), passes, bytes sent, throughput (bytes sent / total time), and
@@ -68,6 +72,7 @@ OUT_PROGRESS_RE = re.compile(
     r"migration=out progress state=(\w+) elapsed=(\d+)ms pass=(\d+) sent=(\d+)MiB "
     r"remaining=(\d+)MiB total=(\d+)MiB throughput=(\d+)MB/s dirty_rate=(\d+)pages/s "
     r"expected_downtime=(\d+)ms")
+THROTTLE_RE = re.compile(r"auto-converge: .* vCPUs throttled (\d+)%")
 IN_COMPLETED_RE = re.compile(
     r"migration=in completed: (\d+) pages in (\d+) passes, (\d+) MiB received")
 FINAL_STATES = ("completed", "failed", "cancelled", "unknown")
@@ -377,7 +382,7 @@ def migrate_once(cfg, case, size):
     up, migrates, checks the guest runs on the destination.  Returns a
     dict of figures; raises BenchError."""
     memory = "%dG" % size
-    rate = 0 if case == "idle" else cfg.rate
+    rate = cfg.rate if case == "load" else 0
     cmdline = "rate=%d progress=1" % rate
     tmp = make_tmpdir(cfg)
     src = dst = None
@@ -425,7 +430,8 @@ def migrate_once(cfg, case, size):
         t0 = time.monotonic()
         src.ctl.call("migrate", {"uri": uri, "max_downtime_ms": cfg.max_downtime_ms,
                                  "timeout_s": cfg.migrate_timeout,
-                                 "verify_memory": cfg.verify_memory}, timeout=10.0)
+                                 "verify_memory": cfg.verify_memory,
+                                 "auto_converge": case == "full"}, timeout=10.0)
         deadline = t0 + cfg.migrate_timeout + 30
         final = None
         next_busy_check = t0 + 0.5
@@ -509,6 +515,8 @@ def migrate_once(cfg, case, size):
                                        for i, g in enumerate(pm.groups()))))
                              for pm in OUT_PROGRESS_RE.finditer(src_err)],
             "foreign_vmm_seen": busy,
+            # auto-converge: the throttle steps the source took, in order
+            "throttle_steps": [int(t) for t in THROTTLE_RE.findall(src_err)],
         })
         res.update(pass_breakdown(samples))
         res["samples"] = samples if cfg.keep_samples else len(samples)
@@ -790,6 +798,8 @@ def table(headers, rows):
 def case_label(case, size, cfg):
     if case == "idle":
         return "idle %dG (paused)" % size
+    if case == "full":
+        return "full %dG (auto-converge)" % size
     return "load %dG (%dK pages/s)" % (size, cfg.rate // 1000)
 
 
@@ -939,7 +949,13 @@ def render(report, cfg):
                                 "met" if r["met"] else "not met",
                                 "" if r["every_run_met"] or not r["met"]
                                 else " (not in every run)"))
-        parts.append("\n".join(lines))
+        if len(lines) > 1:
+            parts.append("\n".join(lines))
+    steps = [(c["label"], r.get("throttle_steps")) for c in cases for r in c["runs"]
+             if r.get("throttle_steps")]
+    if steps:
+        parts.append("Auto-converge, the vCPU throttle steps of each run:\n" + "\n".join(
+            "  %s: %s" % (label, " -> ".join("%d%%" % t for t in s)) for label, s in steps))
     errs = [(c["label"], e) for c in cases for e in c["errors"]]
     if errs:
         parts.append("Failures:\n" + "\n".join("  %s: %s" % (n, e) for n, e in errs))
@@ -973,7 +989,8 @@ def parse_args(argv):
     ap.add_argument("--quick", action="store_true",
                     help="1 run of the 1 GiB cases only (and 1 reference run)")
     ap.add_argument("--sizes", default="1,4", help="guest RAM sizes in GiB, comma-separated")
-    ap.add_argument("--cases", default="idle,load", help="which cases: idle, load or both")
+    ap.add_argument("--cases", default="idle,load",
+                    help="which cases, comma-separated: idle, load, full")
     ap.add_argument("--vcpus", type=int, default=2)
     ap.add_argument("--rate", type=int, default=50000,
                     help="memtouch rate (pages/s, whole VM) for the load case")
@@ -1007,8 +1024,8 @@ def parse_args(argv):
     except ValueError:
         ap.error("--sizes takes whole GiB, e.g. 1,4")
     cfg.cases = [x.strip() for x in cfg.cases.split(",") if x.strip()]
-    if not cfg.cases or any(c not in ("idle", "load") for c in cfg.cases):
-        ap.error("--cases takes idle, load or idle,load")
+    if not cfg.cases or any(c not in ("idle", "load", "full") for c in cfg.cases):
+        ap.error("--cases takes idle, load and full, comma-separated")
     if cfg.quick:
         cfg.runs = 1
         cfg.sizes = [1]
