@@ -108,6 +108,39 @@ def test_auto_converge_throttles_a_full_speed_guest_into_the_limit(vm_factory):
     assert_guest_continued_and_verified(dst, src.console())
 
 
+def test_the_throttle_ends_when_the_migration_is_cancelled(vm_factory):
+    """With 1 ms allowed, a full-speed guest never converges, so
+    auto-converge keeps throttling it, a step about every second (32 MiB
+    region, 64 MiB/s cap).  A cancel ends the migration and the throttle
+    with it: the guest is back at full speed on the source."""
+    src, dst, uri = start_pair(vm_factory, memory="256M", cmdline="mem=32M verify=25")
+    src.wait_console(r"t=2s")
+    ctl = src.control()
+    assert ctl.call("migrate", uri=uri, auto_converge=True, max_bandwidth=64 << 20,
+                    max_downtime_ms=1)["ok"]
+
+    def throttle():
+        return ctl.call("query-migrate")["result"].get("throttle_pct", 0)
+
+    wait_for_value = time.monotonic() + 30
+    while throttle() < 50:
+        assert time.monotonic() < wait_for_value, "the throttle never reached 50%"
+        time.sleep(0.2)
+    n = len(progress_lines(src.console()))
+    src.wait_console(r"memtouch: t=\d+s", start=len(src.console()))
+    time.sleep(2.5)
+    throttled = [p["rate"] for p in progress_lines(src.console())[n + 1:]]
+    assert ctl.call("migrate-cancel")["ok"]
+    r = wait_migration(src)
+    assert r["state"] == "cancelled" and r["throttle_pct"] == 0, r
+    n = len(progress_lines(src.console()))
+    time.sleep(3.5)
+    free = [p["rate"] for p in progress_lines(src.console())[n + 1:]]
+    print(f"guest pages/s throttled {throttled}, after the cancel {free}")
+    assert throttled and free and min(free) > 1.5 * max(throttled), (throttled, free)
+    assert_source_runs_on_and_verifies(src)
+
+
 def test_at_least_two_dirty_passes_and_vmm_written_pages_travel(vm_factory):
     """max_downtime 0 keeps pre-copy iterating; meanwhile the VMM itself
     writes a marker into guest RAM (outside memtouch's region).  Then the
