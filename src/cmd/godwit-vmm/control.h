@@ -13,9 +13,10 @@
  *   dirty-log-start   turn on KVM dirty logging for guest RAM
  *   dirty-log-sync    {dirty_pages}: pages dirtied since the last sync
  *   dirty-log-stop    turn it off again
- *   migrate {uri, max_downtime_ms, max_bandwidth, timeout_s, verify_memory}
+ *   migrate {uri, max_downtime_ms, max_bandwidth, timeout_s, verify_memory,
+ *            auto_converge}
  *                     start an outgoing live migration (mig/outgoing.h)
- *   migrate-set {max_downtime_ms, max_bandwidth, timeout_s}
+ *   migrate-set {max_downtime_ms, max_bandwidth, timeout_s, auto_converge}
  *                     change the running migration's policy
  *   migrate-cancel    cancel it (the VM keeps running here)
  *   migrate-force-complete
