@@ -429,8 +429,11 @@ void agent_vm_quit(struct agent *agent, struct agent_vm *vm)
     }
 }
 
-/* Takes the VM for a slow operation: it must exist and not be busy. */
-static struct agent_vm *claim_vm(struct agent *agent, const char *name, struct gw_error *err)
+/* Takes the VM for an operation that needs it in state `want` (lock
+ * held): it must exist, be neither busy nor migrating, and be in that
+ * state; else NULL, with err ending in `hint`. */
+static struct agent_vm *claim_vm(struct agent *agent, const char *name, enum agent_vm_state want,
+                                 const char *hint, struct gw_error *err)
 {
     struct agent_vm *vm = agent_vm_find(agent, name);
     if (!vm) {
@@ -445,17 +448,18 @@ static struct agent_vm *claim_vm(struct agent *agent, const char *name, struct g
         gw_error_set(err, -EBUSY, "vm %s is migrating (migration %s)", name, vm->migration);
         return NULL;
     }
+    if (vm->state != want) {
+        gw_error_set(err, -EBUSY, "vm %s is %s: %s", name, vm_state_names[vm->state], hint);
+        return NULL;
+    }
     return vm;
 }
 
 int agent_vm_start(struct agent *agent, const char *name, struct gw_error *err)
 {
     pthread_mutex_lock(&agent->lock);
-    struct agent_vm *vm = claim_vm(agent, name, err);
-    if (vm && vm->state != AGENT_VM_STOPPED) {
-        gw_error_set(err, -EBUSY, "vm %s is already %s", name, vm_state_names[vm->state]);
-        vm = NULL;
-    }
+    struct agent_vm *vm = claim_vm(agent, name, AGENT_VM_STOPPED, "only a stopped VM starts",
+                                   err);
     if (!vm) {
         pthread_mutex_unlock(&agent->lock);
         return err->code;
@@ -495,11 +499,8 @@ int agent_vm_start(struct agent *agent, const char *name, struct gw_error *err)
 int agent_vm_stop(struct agent *agent, const char *name, struct gw_error *err)
 {
     pthread_mutex_lock(&agent->lock);
-    struct agent_vm *vm = claim_vm(agent, name, err);
-    if (vm && vm->state != AGENT_VM_RUNNING) {
-        gw_error_set(err, -EBUSY, "vm %s is %s, not running", name, vm_state_names[vm->state]);
-        vm = NULL;
-    }
+    struct agent_vm *vm = claim_vm(agent, name, AGENT_VM_RUNNING, "only a running VM stops",
+                                   err);
     if (!vm) {
         pthread_mutex_unlock(&agent->lock);
         return err->code;
@@ -526,11 +527,7 @@ int agent_vm_stop(struct agent *agent, const char *name, struct gw_error *err)
 int agent_vm_delete(struct agent *agent, const char *name, struct gw_error *err)
 {
     pthread_mutex_lock(&agent->lock);
-    struct agent_vm *vm = claim_vm(agent, name, err);
-    if (vm && vm->state != AGENT_VM_STOPPED) {
-        gw_error_set(err, -EBUSY, "vm %s is %s: stop it first", name, vm_state_names[vm->state]);
-        vm = NULL;
-    }
+    struct agent_vm *vm = claim_vm(agent, name, AGENT_VM_STOPPED, "stop it first", err);
     if (!vm) {
         pthread_mutex_unlock(&agent->lock);
         return err->code;
