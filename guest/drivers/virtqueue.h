@@ -20,19 +20,6 @@
 
 #define VQ_SIZE_MAX 256
 
-
-struct vring_desc {
-    uint64_t addr;
-    uint32_t len;
-    uint16_t flags;
-    uint16_t next;
-};
-
-struct vring_used_elem {
-    uint32_t id;
-    uint32_t len;
-};
-
 /* The memory of one queue of up to VQ_SIZE_MAX entries: each ring on its
  * own page (more than the alignment virtio asks for). */
 struct vq_mem {

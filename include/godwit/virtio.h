@@ -1,11 +1,13 @@
 /*
- * The numbers of the virtio 1.1 specification that both sides use: the
- * VMM's devices (src/dev) and the guest's drivers (guest/drivers).  One
- * copy, so the two cannot drift apart.  Plain #defines: the guest builds
- * freestanding.
+ * The numbers and ring layouts of the virtio 1.1 specification that both
+ * sides use: the VMM's devices (src/dev) and the guest's drivers
+ * (guest/drivers).  One copy, so the two cannot drift apart.  Only
+ * #defines and plain structs: the guest builds freestanding.
  */
 #ifndef GODWIT_VIRTIO_H
 #define GODWIT_VIRTIO_H
+
+#include <stdint.h>
 
 /* virtio-mmio (4.2.2): identification and register offsets. */
 #define VIRTIO_MMIO_MAGIC 0x74726976u       /* "virt" */
@@ -56,6 +58,18 @@
 #define VIRTQ_DESC_F_INDIRECT 4
 #define VIRTQ_AVAIL_F_NO_INTERRUPT 1
 #define VIRTQ_USED_F_NO_NOTIFY 1
+
+struct vring_desc {
+    uint64_t addr;
+    uint32_t len;
+    uint16_t flags;
+    uint16_t next;
+};
+
+struct vring_used_elem {
+    uint32_t id;
+    uint32_t len;
+};
 
 /* virtio-net (5.1). */
 #define VIRTIO_ID_NET 1

@@ -10,18 +10,6 @@
 #include <errno.h>
 #include <string.h>
 
-struct vring_desc {
-    uint64_t addr;
-    uint32_t len;
-    uint16_t flags;
-    uint16_t next;
-};
-
-struct vring_used_elem {
-    uint32_t id;
-    uint32_t len;
-};
-
 /* Ring layouts (virtio 1.1, 2.6): sizes in bytes for a ring of num. */
 static uint64_t desc_bytes(uint16_t num) { return 16ULL * num; }
 static uint64_t avail_bytes(uint16_t num) { return 6ULL + 2ULL * num; }
