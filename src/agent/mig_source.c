@@ -78,20 +78,28 @@ static int peer_abort(struct agent *agent, const struct agent_host *dest, const 
     return rc;
 }
 
-/* The destination's view of the job: its state name into state (16
- * bytes), "" if its agent does not answer.  Returns peer_request's code. */
-static int peer_state(struct agent *agent, const struct agent_host *dest, const char *id,
-                      char *state)
+/* One string field of the destination's view of the job into out (size
+ * bytes), "" if its agent does not answer or the field is absent.
+ * Returns peer_request's code, or -ENOENT for an absent field. */
+static int peer_field(struct agent *agent, const struct agent_host *dest, const char *id,
+                      const char *key, char *out, size_t size)
 {
     char path[128];
     json_t *reply = NULL;
     struct gw_error err;
     peer_path(path, sizeof path, id, NULL);
     int rc = peer_request(agent, dest, "GET", path, NULL, PEER_TIMEOUT_MS, &reply, &err);
-    const char *s = json_string_value(json_object_get(reply, "state"));
-    snprintf(state, 16, "%s", !rc && s ? s : "");
+    const char *value = rc ? NULL : json_string_value(json_object_get(reply, key));
+    snprintf(out, size, "%s", value ? value : "");
     json_decref(reply);
-    return rc;
+    return rc ? rc : value ? 0 : -ENOENT;
+}
+
+/* The destination's job state (16 bytes), "" if its agent does not answer. */
+static int peer_state(struct agent *agent, const struct agent_host *dest, const char *id,
+                      char *state)
+{
+    return peer_field(agent, dest, id, "state", state, 16);
 }
 
 static int vmm_call(struct monitor *m, const char *cmd, json_t *args, struct ctl_call *call,
@@ -406,17 +414,7 @@ _Static_assert(sizeof READY_PROBE_PREFIX + AGENT_MIG_ID_MAX <= READY_PROBE_TEXT_
 static bool dest_ready_probe(struct agent *agent, const struct agent_host *dest, const char *id,
                              char *text)
 {
-    char path[128];
-    json_t *reply = NULL;
-    struct gw_error err;
-    peer_path(path, sizeof path, id, NULL);
-    const char *seen = NULL;
-    if (peer_request(agent, dest, "GET", path, NULL, PEER_TIMEOUT_MS, &reply, &err) == 0)
-        seen = json_string_value(json_object_get(reply, "ready_probe"));
-    if (seen)
-        snprintf(text, READY_PROBE_TEXT_MAX, "%s", seen);
-    json_decref(reply);
-    return seen != NULL;
+    return peer_field(agent, dest, id, "ready_probe", text, READY_PROBE_TEXT_MAX) == 0;
 }
 
 /*
