@@ -64,7 +64,7 @@ struct mig_stats {
     uint64_t throughput_bps;    /* bytes/s over the last second */
     uint64_t dirty_pages_per_s;
     uint64_t expected_downtime_ms;
-    unsigned throttle_pct;      /* auto-converge: the vCPUs' throttle now */
+    unsigned throttle_pct;      /* auto-converge: the VM's vCPU throttle, read when queried */
     uint64_t setup_ms;
     uint64_t downtime_ms;       /* source pause to destination resume, once known */
     uint64_t downtime_us;       /* the same in microseconds */

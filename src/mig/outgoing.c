@@ -149,7 +149,7 @@ static void log_progress(struct mig_out *job, bool force)
              (unsigned long long)(s->total_bytes >> 20),
              (unsigned long long)(s->throughput_bps / 1000000),
              (unsigned long long)s->dirty_pages_per_s,
-             (unsigned long long)s->expected_downtime_ms, s->throttle_pct);
+             (unsigned long long)s->expected_downtime_ms, vm_get_throttle(job->vm));
     pthread_mutex_unlock(&job->lock);
     job->last_log_ns = now;
     job->last_log_bytes = job->conn.bytes_sent;
@@ -467,14 +467,10 @@ static void adjust_throttle(struct mig_out *job, uint64_t ndirty)
         if (next > VM_THROTTLE_MAX)
             next = VM_THROTTLE_MAX;
     }
-    if (next != pct && vm_set_throttle(job->vm, next) == 0) {
+    if (next != pct && vm_set_throttle(job->vm, next) == 0)
         LOG_INFO("mig", "migration=out auto-converge: %llu MiB dirtied while %llu MiB were "
                  "sent; vCPUs throttled %u%%", (unsigned long long)(ndirty >> 8),
                  (unsigned long long)(sent >> 20), next);
-        pthread_mutex_lock(&job->lock);
-        job->stats.throttle_pct = next;
-        pthread_mutex_unlock(&job->lock);
-    }
 }
 
 static enum mig_state run(struct mig_out *job, struct gw_error *err)
@@ -543,9 +539,6 @@ static void *job_thread(void *arg)
     struct gw_error err = { 0 };
     enum mig_state final = run(job, &err);
     vm_set_throttle(job->vm, 0);    /* here or there, the guest runs at full speed again */
-    pthread_mutex_lock(&job->lock);
-    job->stats.throttle_pct = 0;
-    pthread_mutex_unlock(&job->lock);
 
     if (final != MIG_COMPLETED && vm_get_state(job->vm) != VM_FROZEN)
         vm_dirty_stop(job->vm);
@@ -679,6 +672,7 @@ void mig_out_query(struct mig_out *job, struct mig_stats *stats)
 {
     pthread_mutex_lock(&job->lock);
     *stats = job->stats;
+    stats->throttle_pct = vm_get_throttle(job->vm);     /* the VM's, not a copy */
     if (!mig_state_is_final(stats->state)) {
         stats->elapsed_ms = (mono_ns() - job->start_ns) / 1000000;
     } else {

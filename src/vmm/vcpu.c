@@ -130,7 +130,10 @@ static void *vcpu_thread(void *arg)
             vm_vcpu_park(vm);
             continue;
         }
-        if (atomic_exchange(&vcpu->throttle_due, false))
+        /* A plain load first: the exchange is a locked instruction, and
+         * this runs on every exit. */
+        if (atomic_load_explicit(&vcpu->throttle_due, memory_order_relaxed) &&
+            atomic_exchange(&vcpu->throttle_due, false))
             vcpu_throttle_sleep(vcpu);
         reenter = false;
         if (ioctl(vcpu->fd, KVM_RUN, 0) < 0) {
