@@ -95,23 +95,6 @@ def netns():
     ns.close()
 
 
-class NsVm(Vm):
-    """A Vm whose VMM runs in a network namespace."""
-
-    def __init__(self, ns, tmp_path, kernel, memory="256M", vcpus=1, cmdline="", extra=()):
-        self.console_path = os.path.join(tmp_path, "console.log")
-        self.stderr_path = os.path.join(tmp_path, "vmm.err")
-        self.control_path = os.path.join(tmp_path, "vmm.sock")
-        argv = ["ip", "netns", "exec", ns.name, VMM, "--memory", memory, "--vcpus", str(vcpus),
-                "--cmdline", cmdline, "--console", self.console_path,
-                "--control", self.control_path, *extra]
-        if kernel:
-            argv += ["--kernel", kernel]
-        self.stderr = open(self.stderr_path, "wb")
-        self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=self.stderr)
-        self._control = None
-
-
 @pytest.fixture
 def ns_vm_factory(tmp_path):
     """Starts VMMs in a namespace; always killed and reaped at the end."""
@@ -120,7 +103,7 @@ def ns_vm_factory(tmp_path):
     def start(ns, kernel, **kwargs):
         sub = tmp_path / f"nsvm{len(vms)}"
         sub.mkdir()
-        vm = NsVm(ns, str(sub), kernel, **kwargs)
+        vm = Vm(str(sub), kernel, netns=ns.name, **kwargs)
         vms.append(vm)
         return vm
 

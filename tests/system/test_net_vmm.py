@@ -9,7 +9,7 @@ name in the opener's namespace); the test's own sockets are opened on a
 thread that joined it with setns(2), which affects only that thread."""
 
 import ctypes
-import json
+import fcntl
 import os
 import re
 import select
@@ -50,6 +50,15 @@ def netns():
 def add_tap(ns, name):
     ip("-n", ns, "tuntap", "add", "dev", name, "mode", "tap", "vnet_hdr")
     ip("-n", ns, "link", "set", name, "up")
+
+
+def open_tap(name):
+    """Opens the TAP name as the VMM would (IFF_TAP | IFF_NO_PI |
+    IFF_VNET_HDR); call it through in_netns."""
+    TUNSETIFF = 0x400454CA
+    fd = os.open("/dev/net/tun", os.O_RDWR)
+    fcntl.ioctl(fd, TUNSETIFF, struct.pack("16sH", name.encode(), 0x0002 | 0x1000 | 0x4000))
+    return fd
 
 
 def in_netns(ns, fn, *args):
@@ -105,22 +114,6 @@ class NsThread(threading.Thread):
         return self.result
 
 
-class NsVm(Vm):
-    """A godwit-vmm started inside a network namespace."""
-
-    def __init__(self, tmp_path, ns, kernel, memory="64M", cmdline="", extra=()):
-        self.console_path = os.path.join(tmp_path, "console.log")
-        self.stderr_path = os.path.join(tmp_path, "vmm.err")
-        self.control_path = os.path.join(tmp_path, "vmm.sock")
-        argv = ["ip", "netns", "exec", ns, VMM, "--memory", memory, "--cmdline", cmdline,
-                "--console", self.console_path, "--control", self.control_path, *extra]
-        if kernel:
-            argv += ["--kernel", kernel]
-        self.stderr = open(self.stderr_path, "wb")
-        self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=self.stderr)
-        self._control = None
-
-
 @pytest.fixture
 def ns_vms(tmp_path):
     vms = []
@@ -128,7 +121,7 @@ def ns_vms(tmp_path):
     def start(ns, kernel, **kw):
         d = tmp_path / f"vm{len(vms)}"
         d.mkdir()
-        vm = NsVm(str(d), ns, kernel, **kw)
+        vm = Vm(str(d), kernel, netns=ns, **kw)
         vms.append(vm)
         return vm
 
@@ -211,15 +204,7 @@ def test_missing_busy_and_non_tap_interfaces(netns):
 
     # Busy: something else holds the TAP (a TAP without multi-queue takes one opener).
     add_tap(netns, "gwtap0")
-    TUNSETIFF = 0x400454CA
-
-    def hold():
-        fd = os.open("/dev/net/tun", os.O_RDWR)
-        import fcntl
-        fcntl.ioctl(fd, TUNSETIFF, struct.pack("16sH", b"gwtap0", 0x0002 | 0x1000 | 0x4000))
-        return fd
-
-    fd = in_netns(netns, hold)
+    fd = in_netns(netns, open_tap, "gwtap0")
     try:
         rc, err = run_in_ns(netns, "--kernel", MEMTOUCH, "--net", f"tap=gwtap0,mac={MAC}")
         assert rc == 1 and "TAP gwtap0 is busy" in err, err
@@ -245,16 +230,8 @@ def test_status_lists_the_device(netns, ns_vms):
 def test_inherited_tap_fd(netns, tmp_path):
     """fd=N: the VMM adopts a TAP fd its parent opened (in the namespace),
     finds its name, and refuses an fd that is not a TAP."""
-    import fcntl
     add_tap(netns, "gwtap0")
-    TUNSETIFF = 0x400454CA
-
-    def open_tap():
-        fd = os.open("/dev/net/tun", os.O_RDWR)
-        fcntl.ioctl(fd, TUNSETIFF, struct.pack("16sH", b"gwtap0", 0x0002 | 0x1000 | 0x4000))
-        return fd
-
-    fd = in_netns(netns, open_tap)
+    fd = in_netns(netns, open_tap, "gwtap0")
     sock = str(tmp_path / "vmm.sock")
     proc = subprocess.Popen([VMM, "--kernel", MEMTOUCH, "--cmdline", "rate=1000 verify=30",
                              "--console", str(tmp_path / "console"), "--control", sock,

@@ -47,12 +47,16 @@ class Vm:
     """One godwit-vmm process with its console in a file."""
 
     def __init__(self, tmp_path, kernel, memory="64M", vcpus=1, cmdline="", control=True,
-                 extra=()):
+                 extra=(), netns=None):
+        """netns: run the VMM in that network namespace (`ip netns exec`):
+        a TAP is found by name in the namespace of the process opening it."""
         self.console_path = os.path.join(tmp_path, "console.log")
         self.stderr_path = os.path.join(tmp_path, "vmm.err")
         self.control_path = os.path.join(tmp_path, "vmm.sock") if control else None
         argv = [VMM, "--memory", memory, "--vcpus", str(vcpus), "--cmdline", cmdline,
                 "--console", self.console_path, *extra]
+        if netns:
+            argv = ["ip", "netns", "exec", netns, *argv]
         if kernel:
             argv += ["--kernel", kernel]
         if control:
