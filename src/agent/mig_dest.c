@@ -252,6 +252,17 @@ static uint16_t pick_port(struct agent *agent, uint32_t attempt)
     return 0;
 }
 
+/* A prepare that failed: the records it made go (its TAP is the caller's). */
+static void drop_prepared(struct agent *agent, struct agent_vm *vm, struct agent_mig *mig,
+                          const struct gw_error *why)
+{
+    LOG_WARN("agent", "vm=%s migration=%s cannot prepare: %s", vm->name, mig->id, why->msg);
+    pthread_mutex_lock(&agent->lock);
+    agent_vm_forget(agent, vm);
+    agent_mig_discard(agent, mig);
+    pthread_mutex_unlock(&agent->lock);
+}
+
 int agent_peer_prepare(struct agent *agent, const char *id, const char *source,
                        const struct agent_vm_spec *spec, bool late_cutover,
                        struct gw_error *err)
@@ -287,14 +298,11 @@ int agent_peer_prepare(struct agent *agent, const char *id, const char *source,
              source, late_cutover ? " (late cutover)" : "");
 
     /* The TAP exists, on the bridge, before the VMM opens it: frames that
-     * reach this host before the guest resumes wait in its queue.  (Late
-     * cutover: it is attached only once the guest runs.) */
+     * reach this host before the guest resumes are read and held by the
+     * incoming VMM (its early frames).  (Late cutover: the TAP is attached
+     * only once the guest runs.) */
     if (spec->nic.present && (rc = agent_tap_prepare(agent, spec->nic.tap, !late_cutover, err))) {
-        LOG_WARN("agent", "vm=%s migration=%s cannot prepare: %s", spec->name, id, err->msg);
-        pthread_mutex_lock(&agent->lock);
-        agent_vm_forget(agent, vm);
-        agent_mig_discard(agent, mig);
-        pthread_mutex_unlock(&agent->lock);
+        drop_prepared(agent, vm, mig, err);
         return rc;
     }
 
@@ -319,13 +327,9 @@ int agent_peer_prepare(struct agent *agent, const char *id, const char *source,
             break;
     }
     if (rc) {
-        LOG_WARN("agent", "vm=%s migration=%s cannot prepare: %s", spec->name, id, err->msg);
         if (spec->nic.present)
             agent_tap_remove(agent, spec->nic.tap);
-        pthread_mutex_lock(&agent->lock);
-        agent_vm_forget(agent, vm);
-        agent_mig_discard(agent, mig);
-        pthread_mutex_unlock(&agent->lock);
+        drop_prepared(agent, vm, mig, err);
         return gw_error_set(err, rc == -EAGAIN ? -EAGAIN : -EIO, "%s", err->msg);
     }
 
