@@ -449,7 +449,7 @@ static void test_tap(void **state)
         assert_int_equal(send_frame("gwpt1", frame, sizeof frame, &err), 0);
         usleep(20000);
         assert_int_equal(net_link_tx_packets("gwtap0", &after, &err), 0);
-        if (after >= before + 3)
+        if (seq >= 3 && after >= before + 3)   /* three of ours, whatever else came */
             break;
     }
     print_message("      TAP tx_packets %llu -> %llu after %d frames, unread\n",
@@ -667,6 +667,18 @@ int main(void)
     if (unshare(CLONE_NEWNET) < 0) {
         fprintf(stderr, "test_net: skipped: unshare(CLONE_NEWNET): %s\n", strerror(errno));
         return 77;
+    }
+    /* No IPv6 here: a link coming up would send router and multicast
+     * solicitations, frames the tests did not send (test_tap once counted
+     * four of them and took them for its own). */
+    static const char *const no_ipv6[] = { "/proc/sys/net/ipv6/conf/all/disable_ipv6",
+                                           "/proc/sys/net/ipv6/conf/default/disable_ipv6" };
+    for (size_t i = 0; i < sizeof no_ipv6 / sizeof no_ipv6[0]; i++) {
+        FILE *f = fopen(no_ipv6[i], "w");
+        if (f) {
+            fputs("1\n", f);
+            fclose(f);
+        }
     }
     root_ns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
     if (root_ns < 0) {
